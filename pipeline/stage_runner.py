@@ -1,0 +1,149 @@
+"""Run stages one after another as separate Beam pipelines, with checkpoints and a manifest.
+
+For each stage: compute its key (hash of its config sections and of the upstream stage's key);
+skip it when a checkpoint with the same key exists and its tables are present; otherwise build
+and run its pipeline into a staging folder, read its counters, check that
+``input == kept + sum(dropped)``, commit the outputs atomically and record the stage in
+``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline.config import Config
+from pipeline.rundir import RunDir
+from pipeline.stages.base import DROPPED_PREFIX, INPUT, KEPT, Stage, StageContext, iter_counts
+
+log = logging.getLogger("covr_datagen")
+
+_VERSIONED = [
+    "covr-datagen", "apache-beam", "pyarrow", "numpy", "faiss-cpu", "torch", "sentence-transformers",
+    "open-clip-torch", "transformers", "peft", "decord", "pyenchant", "wordfreq", "better-profanity",
+    "textblob",
+]
+
+
+class ReconciliationError(RuntimeError):
+    """A stage's counts do not add up: input != kept + dropped."""
+
+
+@dataclass
+class StageReport:
+    """One manifest entry."""
+
+    name: str
+    input: int
+    kept: int
+    dropped: dict[str, int]
+    seconds: float
+    key: str
+    skipped: bool = False
+
+    def to_manifest(self) -> dict:
+        return {"name": self.name, "input": self.input, "kept": self.kept,
+                "dropped": dict(sorted(self.dropped.items())), "seconds": round(self.seconds, 3),
+                "key": self.key}
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the packages that shape the output."""
+    out = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def stage_key(stage: Stage, config: Config, upstream_key: str, extra: str = "") -> str:
+    """Checkpoint key: the stage's name, its config sections, upstream key and any extra input."""
+    blob = "|".join([stage.name, config.section_hash(*stage.config_sections), upstream_key, extra])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _counts_to_report(stage: Stage, counts: dict[str, int], seconds: float, key: str) -> StageReport:
+    dropped = {k[len(DROPPED_PREFIX):]: v for k, v in counts.items() if k.startswith(DROPPED_PREFIX)}
+    report = StageReport(stage.name, counts.get(INPUT, 0), counts.get(KEPT, 0), dropped, seconds, key)
+    total = report.kept + sum(dropped.values())
+    if report.input != total:
+        raise ReconciliationError(
+            f"stage {stage.name!r}: input {report.input} != kept {report.kept} + dropped "
+            f"{sum(dropped.values())} ({dropped})"
+        )
+    return report
+
+
+def run_stage(stage: Stage, ctx_args: dict, run: RunDir, config: Config, key: str,
+              beam_args: Sequence[str]) -> StageReport:
+    """Build and run one stage's pipeline, verify its counts and commit its outputs."""
+    staging = run.new_staging(stage.name)
+    ctx = StageContext(run=run, staging=staging, config=config, **ctx_args)
+    start = time.monotonic()
+    print(f"[{stage.name}] running ...", file=sys.stderr, flush=True)
+    options = PipelineOptions(list(beam_args))
+    p = beam.Pipeline(options=options)
+    stage.build(p, ctx)
+    result = p.run()
+    result.wait_until_finish()
+    seconds = time.monotonic() - start
+    report = _counts_to_report(stage, dict(iter_counts(result, stage.name)), seconds, key)
+    checkpoint = report.to_manifest()
+    run.commit(stage.name, staging, list(stage.outputs), checkpoint)
+    dropped = ", ".join(f"{k}={v:,}" for k, v in sorted(report.dropped.items())) or "none"
+    print(f"[{stage.name}] input {report.input:,} -> kept {report.kept:,}; dropped: {dropped} "
+          f"({seconds:.1f}s)", file=sys.stderr, flush=True)
+    return report
+
+
+def run_stages(stages: Sequence[Stage], run: RunDir, config: Config, *, corpus_path: str | None,
+               corpus_fingerprint: str, beam_args: Sequence[str] = (), force: bool = False,
+               extra_ctx: dict | None = None) -> list[StageReport]:
+    """Run ``stages`` in order with checkpoint-based skipping; rewrite ``manifest.json`` after each.
+
+    A stage is skipped when its checkpoint key matches and its tables are present; once one stage
+    runs, every later stage whose key changed runs too (keys chain through ``upstream_key``).
+    """
+    run.root.mkdir(parents=True, exist_ok=True)
+    run.clean_staging()
+    reports: list[StageReport] = []
+    upstream = corpus_fingerprint
+    for stage in stages:
+        key = stage_key(stage, config, upstream)
+        checkpoint = run.read_checkpoint(stage.name)
+        complete = all(run.table(t).is_dir() for t in stage.outputs)
+        if not force and checkpoint and checkpoint.get("key") == key and complete:
+            print(f"[{stage.name}] up to date (key {key}), skipped", file=sys.stderr, flush=True)
+            report = StageReport(checkpoint["name"], checkpoint["input"], checkpoint["kept"],
+                                 checkpoint["dropped"], checkpoint["seconds"], key, skipped=True)
+        else:
+            ctx_args = {"corpus_path": corpus_path, "extra": dict(extra_ctx or {})}
+            report = run_stage(stage, ctx_args, run, config, key, beam_args)
+        reports.append(report)
+        upstream = key
+        _write_manifest(run, config, reports, stages)
+    return reports
+
+
+def _write_manifest(run: RunDir, config: Config, reports: list[StageReport],
+                    stages: Sequence[Stage]) -> None:
+    entries = [r.to_manifest() | ({"skipped": True} if r.skipped else {}) for r in reports]
+    manifest = {
+        "stages": entries,
+        "config": config.to_dict(),
+        "config_hash": config.hash(),
+        "versions": versions(),
+        "complete": len(reports) == len(stages),
+    }
+    run.write_manifest(manifest)

@@ -1,0 +1,15 @@
+"""Table schemas (pyarrow) shared by every stage: see :mod:`schemas.tables`."""
+
+from schemas.tables import (  # noqa: F401
+    ALL_TABLES,
+    CAPTION_PAIRS,
+    CAPTIONS,
+    MEDIA_EMBEDDINGS,
+    MEDIA_PAIRS,
+    MTG_EXAMPLES,
+    RECORDS,
+    REJECTS,
+    TRIPLETS,
+    conform,
+    empty_row,
+)

@@ -1,0 +1,173 @@
+"""pyarrow schemas of every table covr-datagen reads or writes: the one source of truth for
+column names and types. Pipeline code refers to columns through these schemas, never by
+re-typing them elsewhere.
+
+Tables of a run directory (``covr-datagen build --out RUN``):
+
+==================  ===========================================================================
+``records/``         valid corpus rows after caption-level filters (one row per media item)
+``captions/``        distinct normalised captions with the media ids that carry them
+``caption_pairs/``   kept caption pairs differing by exactly one word
+``media_pairs/``     top-k media pairs per kept caption pair
+``triplets/``        (query media, modification text, target media) rows, CoVR trainer columns
+``rejects/``         every dropped row: stage, reason, detail, the row as JSON
+==================  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+# --- corpus records -----------------------------------------------------------------------------
+#: one valid row of the input corpus, whatever its format
+RECORDS = pa.schema(
+    [
+        pa.field("row", pa.int64(), nullable=False),  # 0-based data row number in the input file
+        pa.field("media_id", pa.string(), nullable=False),  # WebVid: "{page_dir}/{videoid}"
+        pa.field("caption", pa.string(), nullable=False),  # caption as given (stripped)
+        pa.field("normalized", pa.string(), nullable=False),  # see pipeline.normalize
+        pa.field("caption_id", pa.string(), nullable=False),  # hash of `normalized`
+        pa.field("url", pa.string()),  # contentUrl / url, when the corpus has one
+        pa.field("path", pa.string()),  # explicit media path (--media-col), when given
+        pa.field("page_dir", pa.string()),
+        pa.field("videoid", pa.string()),
+        pa.field("duration", pa.float64()),
+        pa.field("mature", pa.bool_()),  # r18-style flag; null = unknown
+        pa.field("extra", pa.string()),  # other input columns as a JSON object
+    ]
+)
+
+# --- distinct captions --------------------------------------------------------------------------
+CAPTIONS = pa.schema(
+    [
+        pa.field("caption_id", pa.string(), nullable=False),
+        pa.field("caption", pa.string(), nullable=False),  # first original spelling (by media id)
+        pa.field("normalized", pa.string(), nullable=False),
+        pa.field("num_words", pa.int32(), nullable=False),
+        pa.field("media_ids", pa.list_(pa.string()), nullable=False),  # sorted
+    ]
+)
+
+# --- caption pairs ------------------------------------------------------------------------------
+CAPTION_PAIRS = pa.schema(
+    [
+        pa.field("pair_id", pa.string(), nullable=False),  # "{caption_id1}-{caption_id2}", id1 < id2
+        pa.field("caption_id1", pa.string(), nullable=False),
+        pa.field("caption_id2", pa.string(), nullable=False),
+        pa.field("txt1", pa.string(), nullable=False),
+        pa.field("txt2", pa.string(), nullable=False),
+        pa.field("word1", pa.string(), nullable=False),  # the word of txt1 that differs
+        pa.field("word2", pa.string(), nullable=False),  # the word of txt2 that replaces it
+        pa.field("position", pa.int32(), nullable=False),  # token index of the differing word
+        pa.field("sim_txt", pa.float32()),  # text-embedding cosine; null if not computed
+        pa.field("media_ids1", pa.list_(pa.string()), nullable=False),
+        pa.field("media_ids2", pa.list_(pa.string()), nullable=False),
+    ]
+)
+
+# --- media pairs --------------------------------------------------------------------------------
+MEDIA_PAIRS = pa.schema(
+    [
+        pa.field("pair_id", pa.string(), nullable=False),
+        pa.field("caption_id1", pa.string(), nullable=False),
+        pa.field("caption_id2", pa.string(), nullable=False),
+        pa.field("txt1", pa.string(), nullable=False),
+        pa.field("txt2", pa.string(), nullable=False),
+        pa.field("word1", pa.string(), nullable=False),
+        pa.field("word2", pa.string(), nullable=False),
+        pa.field("sim_txt", pa.float32()),
+        pa.field("media_id1", pa.string(), nullable=False),
+        pa.field("media_id2", pa.string(), nullable=False),
+        pa.field("sim_media", pa.float32()),  # visual cosine (sim_vid / sim_img); null in --no-media
+        pa.field("rank", pa.int32(), nullable=False),  # 0 = most similar pair of this caption pair
+        pa.field("media_kind", pa.string(), nullable=False),  # "video" | "image"
+    ]
+)
+
+# --- triplets (CoVR trainer columns first) ------------------------------------------------------
+TRIPLETS = pa.schema(
+    [
+        pa.field("pth1", pa.string(), nullable=False),  # query media id
+        pa.field("pth2", pa.string(), nullable=False),  # target media id
+        pa.field("edit", pa.string(), nullable=False),  # modification text
+        pa.field("txt1", pa.string(), nullable=False),  # query caption
+        pa.field("txt2", pa.string(), nullable=False),  # target caption
+        pa.field("sim_txt", pa.float32()),
+        pa.field("scores", pa.list_(pa.float32()), nullable=False),  # empty when not computed
+        pa.field("triplet_id", pa.string(), nullable=False),
+        pa.field("corpus", pa.string(), nullable=False),
+        pa.field("media_kind", pa.string(), nullable=False),  # "video" | "image"
+        pa.field("sim_media", pa.float32()),  # sim_vid (video) or sim_img (image)
+        pa.field("word1", pa.string(), nullable=False),  # differing word in txt1
+        pa.field("word2", pa.string(), nullable=False),  # differing word in txt2
+        pa.field("direction", pa.string(), nullable=False),  # "forward" (1->2) | "backward" (2->1)
+        pa.field("pair_id", pa.string(), nullable=False),
+        pa.field("engine", pa.string(), nullable=False),  # "rules" | "hf" | "vllm"
+        pa.field("model", pa.string(), nullable=False),  # base model + adapter identity, or "rules"
+        pa.field("seed", pa.int64(), nullable=False),
+    ]
+)
+
+# --- rejects ------------------------------------------------------------------------------------
+REJECTS = pa.schema(
+    [
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),  # counted in the manifest
+        pa.field("detail", pa.string(), nullable=False),
+        pa.field("item_id", pa.string(), nullable=False),  # row number, caption id, pair id, ...
+        pa.field("record", pa.string(), nullable=False),  # the dropped row as JSON
+    ]
+)
+
+# --- media embedding cache ----------------------------------------------------------------------
+MEDIA_EMBEDDINGS = pa.schema(
+    [
+        pa.field("media_id", pa.string(), nullable=False),
+        pa.field("model_key", pa.string(), nullable=False),  # identity of the encoder
+        pa.field("frame_index", pa.int32()),  # decoded frame used (videos); null for images
+        pa.field("embedding", pa.list_(pa.float32()), nullable=False),  # L2-normalised
+    ]
+)
+
+# --- MTG-LLM training examples ------------------------------------------------------------------
+MTG_EXAMPLES = pa.schema(
+    [
+        pa.field("caption1", pa.string(), nullable=False),
+        pa.field("caption2", pa.string(), nullable=False),
+        pa.field("edit", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),  # file the example came from
+    ]
+)
+
+ALL_TABLES: dict[str, pa.Schema] = {
+    "records": RECORDS,
+    "captions": CAPTIONS,
+    "caption_pairs": CAPTION_PAIRS,
+    "media_pairs": MEDIA_PAIRS,
+    "triplets": TRIPLETS,
+    "rejects": REJECTS,
+}
+
+
+def empty_row(schema: pa.Schema) -> dict:
+    """A row of ``schema`` with every column set to ``None`` (lists to ``[]``)."""
+    return {
+        f.name: ([] if pa.types.is_list(f.type) else None) for f in schema
+    }
+
+
+def conform(row: dict, schema: pa.Schema) -> dict:
+    """Return ``row`` restricted to ``schema``'s columns, in order, missing ones filled empty.
+
+    Raises ``KeyError`` naming the column when a non-nullable column is missing or None.
+    """
+    out = {}
+    for f in schema:
+        value = row.get(f.name)
+        if value is None:
+            if pa.types.is_list(f.type):
+                value = []
+            elif not f.nullable:
+                raise KeyError(f"column {f.name!r} is required by the schema but missing or null")
+        out[f.name] = value
+    return out
