@@ -14,7 +14,7 @@ import logging
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Sequence
 
@@ -23,7 +23,15 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.config import Config
 from pipeline.rundir import RunDir
-from pipeline.stages.base import DROPPED_PREFIX, INPUT, KEPT, Stage, StageContext, iter_counts
+from pipeline.stages.base import (
+    DROPPED_PREFIX,
+    INFO_PREFIX,
+    INPUT,
+    KEPT,
+    Stage,
+    StageContext,
+    iter_counts,
+)
 
 log = logging.getLogger("covr_datagen")
 
@@ -48,12 +56,13 @@ class StageReport:
     dropped: dict[str, int]
     seconds: float
     key: str
+    info: dict[str, int] = field(default_factory=dict)
     skipped: bool = False
 
     def to_manifest(self) -> dict:
         return {"name": self.name, "input": self.input, "kept": self.kept,
                 "dropped": dict(sorted(self.dropped.items())), "seconds": round(self.seconds, 3),
-                "key": self.key}
+                "key": self.key, "info": dict(sorted(self.info.items()))}
 
 
 def versions() -> dict[str, str]:
@@ -75,7 +84,9 @@ def stage_key(stage: Stage, config: Config, upstream_key: str, extra: str = "") 
 
 def _counts_to_report(stage: Stage, counts: dict[str, int], seconds: float, key: str) -> StageReport:
     dropped = {k[len(DROPPED_PREFIX):]: v for k, v in counts.items() if k.startswith(DROPPED_PREFIX)}
-    report = StageReport(stage.name, counts.get(INPUT, 0), counts.get(KEPT, 0), dropped, seconds, key)
+    info = {k[len(INFO_PREFIX):]: v for k, v in counts.items() if k.startswith(INFO_PREFIX)}
+    report = StageReport(stage.name, counts.get(INPUT, 0), counts.get(KEPT, 0), dropped, seconds,
+                         key, info)
     total = report.kept + sum(dropped.values())
     if report.input != total:
         raise ReconciliationError(
@@ -126,7 +137,8 @@ def run_stages(stages: Sequence[Stage], run: RunDir, config: Config, *, corpus_p
         if not force and checkpoint and checkpoint.get("key") == key and complete:
             print(f"[{stage.name}] up to date (key {key}), skipped", file=sys.stderr, flush=True)
             report = StageReport(checkpoint["name"], checkpoint["input"], checkpoint["kept"],
-                                 checkpoint["dropped"], checkpoint["seconds"], key, skipped=True)
+                                 checkpoint["dropped"], checkpoint["seconds"], key,
+                                 checkpoint.get("info", {}), skipped=True)
         else:
             ctx_args = {"corpus_path": corpus_path, "extra": dict(extra_ctx or {})}
             report = run_stage(stage, ctx_args, run, config, key, beam_args)

@@ -31,6 +31,9 @@ log = logging.getLogger("covr_datagen")
 INPUT = "input"
 KEPT = "kept"
 DROPPED_PREFIX = "dropped:"
+#: counters with this prefix are informational (e.g. pairs removed by a cap inside a kept item);
+#: they are recorded in the manifest entry's "info" and are not part of the reconciliation
+INFO_PREFIX = "info:"
 REJECTS_TAG = "rejects"
 
 
@@ -71,7 +74,30 @@ def counter(stage: str, name: str):
 
 
 def drop_counter(stage: str, reason: str):
+    """Counter of items dropped with ``reason`` (one per reason, reconciled against input)."""
     return Metrics.counter(stage, DROPPED_PREFIX + reason)
+
+
+def info_counter(stage: str, name: str):
+    """Informational counter, recorded under the stage's ``info`` in the manifest."""
+    return Metrics.counter(stage, INFO_PREFIX + name)
+
+
+def file_metadata(ctx: "StageContext") -> dict[str, str]:
+    """Key/value metadata stamped into Parquet files of final tables (schema-level metadata)."""
+    from importlib import metadata as _md
+
+    try:
+        version = _md.version("covr-datagen")
+    except _md.PackageNotFoundError:  # running from a source tree without install
+        version = "unknown"
+    return {
+        "covr_datagen.version": version,
+        "covr_datagen.config_hash": ctx.config.hash(),
+        "covr_datagen.corpus_fingerprint": str(ctx.extra.get("corpus_fingerprint", "")),
+        "covr_datagen.corpus": str(ctx.extra.get("corpus_name", "")),
+        "covr_datagen.media_kind": str(ctx.extra.get("media_kind", "")),
+    }
 
 
 class Progress:
