@@ -52,6 +52,7 @@ class CaptionFilterConfig:
         default_factory=lambda: ["abstract", "background", "concept"]
     )
     template_phrases: list[str] = field(default_factory=lambda: ["flag of"])
+    profanity_allow: list[str] = field(default_factory=list)  # words better-profanity may not flag
 
 
 @dataclass

@@ -149,10 +149,11 @@ class FilterDoFn(beam.DoFn):
     ones to the ``rejects`` output as reject rows. Counts ``kept`` and ``dropped:<reason>``.
     Input elements are lists (use ``beam.BatchElements`` before it)."""
 
-    def __init__(self, stage: str, filters: Sequence[Filter], id_key: str):
+    def __init__(self, stage: str, filters: Sequence[Filter], id_key: str, count_kept: bool = True):
         self.stage = stage
         self.filters = list(filters)
         self.id_key = id_key
+        self.count_kept = count_kept
 
     def setup(self):
         setup_all(self.filters)
@@ -163,7 +164,8 @@ class FilterDoFn(beam.DoFn):
         decisions = apply_filters(self.filters, batch)
         for item, decision in zip(batch, decisions):
             if decision is None:
-                self._kept.inc()
+                if self.count_kept:
+                    self._kept.inc()
                 yield item
             else:
                 if decision.reason not in self._dropped:
@@ -175,21 +177,29 @@ class FilterDoFn(beam.DoFn):
 
 
 class ApplyFilters(beam.PTransform):
-    """Composite: count input, batch, filter. Returns ``(kept, rejects)`` PCollections."""
+    """Composite: count input, batch, filter. Returns ``(kept, rejects)`` PCollections.
+
+    A stage chaining several filter steps counts ``input`` in the first and ``kept`` in the last
+    (``count_input`` / ``count_kept``), so the stage reconciles as one unit.
+    """
 
     def __init__(self, stage: str, filters: Sequence[Filter], id_key: str,
-                 what: str = "items", min_batch: int = 64, max_batch: int = 1024):
+                 what: str = "items", min_batch: int = 64, max_batch: int = 1024,
+                 count_input: bool = True, count_kept: bool = True):
         super().__init__(label=None)
         self.stage, self.filters, self.id_key, self.what = stage, filters, id_key, what
         self.min_batch, self.max_batch = min_batch, max_batch
+        self.count_input, self.count_kept = count_input, count_kept
 
     def expand(self, items):
+        if self.count_input:
+            items = items | "CountInput" >> beam.ParDo(CountInput(self.stage, self.what))
         results = (
             items
-            | "CountInput" >> beam.ParDo(CountInput(self.stage, self.what))
             | "Batch" >> beam.BatchElements(min_batch_size=self.min_batch,
                                             max_batch_size=self.max_batch)
-            | "Filter" >> beam.ParDo(FilterDoFn(self.stage, self.filters, self.id_key))
+            | "Filter" >> beam.ParDo(FilterDoFn(self.stage, self.filters, self.id_key,
+                                                self.count_kept))
             .with_outputs(REJECTS_TAG, main="kept")
         )
         return results.kept, results[REJECTS_TAG]

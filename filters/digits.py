@@ -1,0 +1,20 @@
+"""Pairs whose differing word is a number (mostly dates and clip numbers in stock footage)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from filters.base import Drop, Filter
+
+
+class DigitFilter(Filter):
+    """Drop a caption pair when either differing word contains a digit."""
+
+    name = "digit"
+
+    def check(self, item: Mapping[str, Any]) -> Drop | None:
+        for key in ("word1", "word2"):
+            word = item[key]
+            if any(ch.isdigit() for ch in word):
+                return self.drop(f"{key} {word!r} contains a digit")
+        return None

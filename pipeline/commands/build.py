@@ -1,0 +1,88 @@
+"""``covr-datagen build``: run the pipeline on a corpus into a run directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from pipeline.readers import FORMATS
+
+
+def add_build_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``build`` and ``demo``."""
+    parser.add_argument("--config", help="YAML/JSON config file (see docs/CONFIG.md)")
+    parser.add_argument("--mining", choices=["exact", "faiss"], help="mining method")
+    parser.add_argument("--text-encoder", help="text encoder id/path or open_clip:ARCH:PRETRAINED")
+    parser.add_argument("--media-root", help="folder holding the media files")
+    parser.add_argument("--no-media", action="store_true",
+                        help="text-only mode: pick media pairs without decoding media")
+    parser.add_argument("--mtg-engine", choices=["rules", "hf", "vllm"], help="text generator")
+    parser.add_argument("--mtg-endpoint", help="OpenAI-compatible completions URL (vllm engine)")
+    parser.add_argument("--force", action="store_true", help="recompute every stage")
+    parser.add_argument("--until", metavar="STAGE", help="stop after this stage")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="DirectRunner multi-process mode with N worker processes")
+    parser.set_defaults(accepts_beam_args=True)
+
+
+def register(sub) -> None:
+    parser = sub.add_parser(
+        "build", help="corpus -> caption pairs -> media pairs -> triplets (a run directory)",
+        description="Run the covr-datagen pipeline. Unrecognised --options are passed to Apache "
+                    "Beam as pipeline options (e.g. --runner DataflowRunner --project P ...).")
+    parser.add_argument("--corpus", required=True, help="corpus file (local path or gs://...)")
+    parser.add_argument("--format", required=True, choices=FORMATS, help="corpus format")
+    parser.add_argument("--out", required=True, help="run directory to write")
+    parser.add_argument("--id-col", help="generic formats: media id column (default: row number)")
+    parser.add_argument("--caption-col", help="generic formats: caption column (default: caption)")
+    parser.add_argument("--media-col", help="generic formats: column holding a media path")
+    parser.add_argument("--corpus-name", help="name recorded in outputs (default: file stem)")
+    parser.add_argument("--media-kind", choices=["video", "image"],
+                        help="default: image for cc3m, video otherwise")
+    add_build_arguments(parser)
+    parser.set_defaults(func=main)
+
+
+def config_from_args(args: argparse.Namespace):
+    """Load the config file and apply command-line overrides."""
+    from pipeline.config import load_config
+
+    overrides: dict = {"corpus": {}, "mining": {}, "text_encoder": {}, "media": {}, "mtg": {}}
+    for key, section, name in (("format", "corpus", "format"), ("id_col", "corpus", "id_col"),
+                               ("caption_col", "corpus", "caption_col"),
+                               ("media_col", "corpus", "media_col"),
+                               ("corpus_name", "corpus", "name"),
+                               ("media_kind", "corpus", "media_kind"),
+                               ("mining", "mining", "method"),
+                               ("text_encoder", "text_encoder", "model"),
+                               ("media_root", "media", "media_root"),
+                               ("mtg_engine", "mtg", "engine"),
+                               ("mtg_endpoint", "mtg", "endpoint")):
+        value = getattr(args, key, None)
+        if value is not None:
+            overrides[section][name] = value
+    if getattr(args, "no_media", False):
+        overrides["media"]["enabled"] = False
+    return load_config(args.config, {k: v for k, v in overrides.items() if v})
+
+
+def beam_args_from(args: argparse.Namespace) -> list[str]:
+    """Beam pipeline options: pass-through ones plus ``--workers`` sugar."""
+    beam_args = list(getattr(args, "beam_args", []) or [])
+    if getattr(args, "workers", None):
+        beam_args += ["--direct_running_mode=multi_processing",
+                      f"--direct_num_workers={args.workers}"]
+    return beam_args
+
+
+def main(args: argparse.Namespace) -> int:
+    from pipeline.build import BuildRequest, run_build
+
+    config = config_from_args(args)
+    start = time.monotonic()
+    reports = run_build(BuildRequest(args.corpus, args.out, beam_args_from(args), args.force,
+                                     args.until), config)
+    print(f"build: {len(reports)} stage(s) complete in {time.monotonic() - start:.1f}s; "
+          f"run directory: {args.out} (manifest: {args.out}/manifest.json)", file=sys.stderr)
+    return 0

@@ -1,0 +1,55 @@
+"""Build the ordered filter lists of each stage from the configuration."""
+
+from __future__ import annotations
+
+from filters.base import Filter
+from pipeline.config import CaptionFilterConfig, PairFilterConfig
+
+CAPTION_FILTERS = ("min_words", "template", "profanity", "mature")
+PAIR_FILTERS = ("digit", "oov", "similarity")
+
+
+def _check(enabled: list[str], known: tuple[str, ...], where: str) -> None:
+    unknown = [name for name in enabled if name not in known]
+    if unknown:
+        raise ValueError(f"unknown {where} filter(s) {unknown}; known: {', '.join(known)}")
+
+
+def caption_filters(cfg: CaptionFilterConfig) -> list[Filter]:
+    """Caption-level filters in the configured order."""
+    from filters.mature import MatureFilter
+    from filters.min_words import MinWordsFilter
+    from filters.profanity import ProfanityFilter
+    from filters.templates import TemplateFilter
+
+    _check(cfg.enabled, CAPTION_FILTERS, "caption")
+    makers = {
+        "min_words": lambda: MinWordsFilter(cfg.min_words),
+        "template": lambda: TemplateFilter(cfg.template_words, cfg.template_phrases),
+        "profanity": lambda: ProfanityFilter(allow=cfg.profanity_allow),
+        "mature": lambda: MatureFilter(),
+    }
+    return [makers[name]() for name in cfg.enabled]
+
+
+def cheap_pair_filters(cfg: PairFilterConfig) -> list[Filter]:
+    """Pair-level filters that need no embeddings (run before the similarity step)."""
+    from filters.digits import DigitFilter
+    from filters.vocabulary import OutOfVocabularyFilter
+
+    _check(cfg.enabled, PAIR_FILTERS, "pair")
+    makers = {
+        "digit": lambda: DigitFilter(),
+        "oov": lambda: OutOfVocabularyFilter(cfg.dictionary, cfg.min_zipf),
+    }
+    return [makers[name]() for name in cfg.enabled if name in makers]
+
+
+def similarity_filter(cfg: PairFilterConfig) -> Filter | None:
+    """The similarity band filter, or ``None`` when disabled."""
+    from filters.similarity import SimilarityBandFilter
+
+    _check(cfg.enabled, PAIR_FILTERS, "pair")
+    if "similarity" not in cfg.enabled:
+        return None
+    return SimilarityBandFilter(cfg.sim_min, cfg.sim_max)

@@ -1,0 +1,164 @@
+"""faiss miner (the paper's method): embed every distinct caption, search the ``k`` nearest
+neighbours, keep neighbour pairs that differ by exactly one word.
+
+Embedding runs in parallel Beam workers (batched); the search needs every vector in one index,
+so vectors are gathered to a single worker (the one global step of this miner, as in the paper's
+single-GPU search). Index: exact inner product (``IndexFlatIP``) below ``flat_max`` captions,
+else an inverted file (``IndexIVFFlat``, ``nlist = 4*sqrt(n)`` rounded, ``nprobe`` probes),
+which keeps the raw float32 vectors (2M x 384 x 4 B = 3 GB) and searches in minutes on CPU.
+
+Counting unit: distinct unordered neighbour pairs. Those that are not one-word pairs are dropped
+as ``not_one_word`` (counted, not written row by row: there are ~k per caption). Kept pairs carry
+``sim_txt`` = cosine of the two caption embeddings.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Iterator
+
+import apache_beam as beam
+import numpy as np
+
+from pipeline.config import MiningConfig, TextEncoderConfig
+from pipeline.mining.exact import pair_row
+from pipeline.mining.masked_keys import WordIds, masked_keys
+from pipeline.stages.base import INPUT, KEPT, counter, drop_counter
+
+
+class EmbedCaptions(beam.DoFn):
+    """Batch of caption rows -> ``(row, vector)`` pairs, encoder loaded once per worker."""
+
+    def __init__(self, encoder_cfg: TextEncoderConfig):
+        self.encoder_cfg = encoder_cfg
+
+    def setup(self):
+        from pipeline.text_encoders import make_text_encoder
+
+        self._encoder = make_text_encoder(self.encoder_cfg)
+        self._encoder.setup()
+
+    def process(self, batch: list[dict]):
+        vectors = self._encoder.encode([row["normalized"] for row in batch])
+        for row, vec in zip(batch, vectors):
+            yield row, vec
+
+
+def build_index(vectors: np.ndarray, index: str = "auto", nprobe: int = 16, flat_max: int = 200_000):
+    """A faiss inner-product index over L2-normalised ``vectors`` (see module docstring)."""
+    import faiss
+
+    n, d = vectors.shape
+    kind = index if index != "auto" else ("flat" if n <= flat_max else "ivf")
+    if kind == "flat":
+        idx = faiss.IndexFlatIP(d)
+    elif kind == "ivf":
+        nlist = max(1, min(n // 39, int(4 * math.sqrt(n))))
+        quantizer = faiss.IndexFlatIP(d)
+        idx = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+        rng = np.random.default_rng(0)
+        train = vectors[rng.choice(n, size=min(n, nlist * 64), replace=False)]
+        idx.train(train)
+        idx.nprobe = nprobe
+    else:
+        raise ValueError(f"unknown faiss index type {index!r}; use flat, ivf or auto")
+    idx.add(vectors)
+    return idx
+
+
+def candidate_pairs(neighbours: np.ndarray) -> np.ndarray:
+    """Distinct unordered pairs ``(i, j)``, ``i < j``, from a ``(n, k)`` neighbour matrix."""
+    n, k = neighbours.shape
+    rows = np.repeat(np.arange(n, dtype=np.int64), k)
+    cols = neighbours.reshape(-1).astype(np.int64)
+    valid = (cols >= 0) & (cols != rows)
+    a, b = np.minimum(rows[valid], cols[valid]), np.maximum(rows[valid], cols[valid])
+    codes = np.unique(a * n + b)
+    return np.stack([codes // n, codes % n], axis=1)
+
+
+def one_word_mask(token_lists: list[list[str]], pairs: np.ndarray, chunk: int = 1_000_000
+                  ) -> np.ndarray:
+    """Vectorised pre-check: True where the two captions share a masked key at some position."""
+    word_ids = WordIds()
+    keys, cap, pos = masked_keys(token_lists, word_ids)
+    lengths = np.array([len(t) for t in token_lists], dtype=np.int64)
+    max_len = int(lengths.max()) if len(lengths) else 0
+    table = np.zeros((len(token_lists), max(max_len, 1)), dtype=np.uint64)
+    table[cap, pos] = keys
+    out = np.zeros(len(pairs), dtype=bool)
+    same_len = lengths[pairs[:, 0]] == lengths[pairs[:, 1]]
+    idx = np.flatnonzero(same_len)
+    for s in range(0, len(idx), chunk):
+        part = idx[s:s + chunk]
+        eq = table[pairs[part, 0]] == table[pairs[part, 1]]
+        lens = lengths[pairs[part, 0]]
+        eq &= np.arange(table.shape[1])[None, :] < lens[:, None]
+        out[part] = eq.any(axis=1)
+    return out
+
+
+class SearchAndPair(beam.DoFn):
+    """All ``(row, vector)`` in one list -> index, kNN search, one-word pairs."""
+
+    def __init__(self, stage: str, cfg: MiningConfig):
+        self.stage = stage
+        self.cfg = cfg
+
+    def setup(self):
+        self._input = counter(self.stage, INPUT)
+        self._kept = counter(self.stage, KEPT)
+        self._not_one = drop_counter(self.stage, "not_one_word")
+
+    def process(self, items: list) -> Iterator[dict]:
+        if not items:
+            return
+        items.sort(key=lambda it: it[0]["caption_id"])
+        rows = [it[0] for it in items]
+        vectors = np.ascontiguousarray(np.stack([it[1] for it in items]).astype(np.float32))
+        del items
+        start = time.monotonic()
+        index = build_index(vectors, self.cfg.index, self.cfg.nprobe)
+        k = min(self.cfg.k + 1, len(rows))
+        neighbours = np.empty((len(rows), k), dtype=np.int64)
+        step = 65536
+        for s in range(0, len(rows), step):
+            _, neighbours[s:s + step] = index.search(vectors[s:s + step], k)
+            print(f"  [{self.stage}] searched {min(s + step, len(rows)):,}/{len(rows):,} captions "
+                  f"({time.monotonic() - start:.0f}s)", file=sys.stderr, flush=True)
+        pairs = candidate_pairs(neighbours)
+        self._input.inc(len(pairs))
+        tokens = [r["normalized"].split(" ") for r in rows]
+        mask = one_word_mask(tokens, pairs)
+        kept = 0
+        for i, j in pairs[mask]:
+            a, b = rows[i], rows[j]
+            sim = float(np.dot(vectors[i], vectors[j]))
+            row = pair_row(a["caption_id"], b["caption_id"], a["normalized"], b["normalized"],
+                           a["caption"], b["caption"], list(a["media_ids"]), list(b["media_ids"]),
+                           sim)
+            if row is not None:
+                kept += 1
+                yield row
+        self._kept.inc(kept)
+        self._not_one.inc(len(pairs) - kept)
+
+
+class MineKnn(beam.PTransform):
+    """captions -> (caption pair rows, rejects [always empty: drops are counted only])."""
+
+    def __init__(self, stage: str, cfg: MiningConfig, encoder_cfg: TextEncoderConfig):
+        super().__init__()
+        self.stage, self.cfg, self.encoder_cfg = stage, cfg, encoder_cfg
+
+    def expand(self, captions):
+        pairs = (captions
+                 | "Batch" >> beam.BatchElements(min_batch_size=64,
+                                                 max_batch_size=self.encoder_cfg.batch_size * 8)
+                 | "Embed" >> beam.ParDo(EmbedCaptions(self.encoder_cfg))
+                 | "Gather" >> beam.combiners.ToList()
+                 | "Search" >> beam.ParDo(SearchAndPair(self.stage, self.cfg)))
+        rejects = captions.pipeline | "NoRejects" >> beam.Create([])
+        return pairs, rejects

@@ -1,0 +1,426 @@
+"""Corpus readers as Beam sources: WebVid CSV, Conceptual-Captions TSV, generic CSV/JSONL/Parquet.
+
+Text files are split into byte ranges at line boundaries by :func:`plan_text_chunks` (one pass
+counting newlines, so every line keeps its row number), then read in parallel by
+:class:`ReadTextChunk`. Each line is parsed by :class:`ParseRows` into a record (schema
+``schemas.RECORDS``) or a reject row with a reason; :class:`DropDuplicateIds` keeps the first row
+of each media id. One physical line is one row: a quoted field spanning lines is rejected as a
+bad row, never silently joined.
+
+Reasons: ``blank_line``, ``undecodable``, ``bad_column_count``, ``bad_json``, ``missing_id``,
+``empty_caption`` (no words after normalisation), ``duplicate_id``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline.config import CorpusConfig
+from pipeline.normalize import caption_id, normalize
+from pipeline.stages.base import (
+    KEPT,
+    REJECTS_TAG,
+    Progress,
+    counter,
+    drop_counter,
+    reject_row,
+)
+from filters.base import Drop
+
+FORMATS = ("webvid", "cc3m", "csv", "jsonl", "parquet")
+WEBVID_REQUIRED = ("videoid", "page_dir", "name")
+_TRUE = {"1", "true", "yes", "y", "t"}
+_FALSE = {"0", "false", "no", "n", "f", ""}
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    """Byte range ``[start, end)`` of a text file whose first line is data row ``first_row``."""
+
+    path: str
+    start: int
+    end: int
+    first_row: int
+
+
+@dataclass(frozen=True)
+class CorpusLayout:
+    """What the parser needs to know about the corpus, decided once on the driver."""
+
+    format: str
+    header: tuple[str, ...] | None
+    id_col: str | None
+    caption_col: str
+    media_col: str | None
+    delimiter: str = ","
+
+
+def _read_first_line(path: str) -> bytes:
+    with FileSystems.open(path) as fh:
+        return fh.readline()
+
+
+def inspect_corpus(path: str, cfg: CorpusConfig) -> CorpusLayout:
+    """Validate the corpus header against the format and options; raise ``ValueError`` clearly."""
+    fmt = cfg.format
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown corpus format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if not FileSystems.exists(path):
+        raise FileNotFoundError(f"corpus file not found: {path}")
+    if fmt == "cc3m":
+        return CorpusLayout(fmt, None, cfg.id_col, "caption", None, "\t")
+    if fmt in ("jsonl", "parquet"):
+        return CorpusLayout(fmt, None, cfg.id_col, cfg.caption_col or "caption", cfg.media_col)
+    first = _read_first_line(path)
+    try:
+        header_line = first.decode("utf-8-sig").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: the header line is not UTF-8") from exc
+    header = tuple(h.strip() for h in next(csv.reader([header_line])))
+    if fmt == "webvid":
+        missing = [c for c in WEBVID_REQUIRED if c not in header]
+        if missing:
+            raise ValueError(f"{path}: WebVid CSV lacks column(s) {missing}; header is {list(header)}")
+        return CorpusLayout(fmt, header, "videoid", "name", None)
+    caption_col = cfg.caption_col or "caption"
+    for col, what in ((caption_col, "--caption-col"), (cfg.id_col, "--id-col"),
+                      (cfg.media_col, "--media-col")):
+        if col is not None and col not in header:
+            raise ValueError(f"{path}: column {col!r} ({what}) not in header {list(header)}")
+    return CorpusLayout(fmt, header, cfg.id_col, caption_col, cfg.media_col)
+
+
+def record_ends(data: bytes, quoted: bool) -> np.ndarray:
+    """Offsets of the newline bytes that end records in ``data`` (which starts at a record).
+
+    With ``quoted`` (CSV), a newline inside double quotes belongs to the field, so only newlines
+    preceded by an even number of ``"`` bytes end a record (RFC 4180 quoting; ``""`` escapes
+    count twice and keep the parity).
+    """
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    if not quoted or len(newlines) == 0:
+        return newlines
+    quotes_before = np.cumsum(buf == 34)[newlines]
+    return newlines[(quotes_before & 1) == 0]
+
+
+def plan_text_chunks(path: str, skip_header: bool, quoted: bool,
+                     chunk_bytes: int = 16 << 20) -> list[TextChunk]:
+    """Split a text file into record-aligned byte ranges, each knowing its first row number.
+
+    One sequential pass over the file (vectorised), so row numbers are exact even when quoted
+    CSV fields contain newlines.
+    """
+    chunks: list[TextChunk] = []
+    with FileSystems.open(path) as fh:
+        start = 0
+        if skip_header:
+            header = fh.readline()
+            start = len(header)
+            fh.seek(start)
+        row = 0
+        pending = b""
+        pending_start = start
+        while True:
+            block = fh.read(chunk_bytes)
+            data = pending + block
+            if not block:
+                if data:
+                    chunks.append(TextChunk(path, pending_start, pending_start + len(data), row))
+                break
+            ends = record_ends(data, quoted)
+            if len(ends) == 0:
+                pending = data
+                continue
+            cut = int(ends[-1]) + 1
+            chunks.append(TextChunk(path, pending_start, pending_start + cut, row))
+            row += len(ends)
+            pending = data[cut:]
+            pending_start += cut
+    return chunks
+
+
+class ReadTextChunk(beam.DoFn):
+    """Emit ``(row_number, raw_record_bytes)`` for every record of a :class:`TextChunk`."""
+
+    def __init__(self, quoted: bool):
+        self.quoted = quoted
+
+    def process(self, chunk: TextChunk) -> Iterator[tuple[int, bytes]]:
+        with FileSystems.open(chunk.path) as fh:
+            fh.seek(chunk.start)
+            data = fh.read(chunk.end - chunk.start)
+        ends = record_ends(data, self.quoted).tolist()
+        if not data.endswith(b"\n"):
+            ends.append(len(data))
+        prev = 0
+        for offset, end in enumerate(ends):
+            yield chunk.first_row + offset, data[prev:end].rstrip(b"\r")
+            prev = end + 1
+
+
+def plan_parquet(path: str) -> list[tuple[str, int, int]]:
+    """``(file, row_group, first_row)`` for every row group of the Parquet file(s) at ``path``."""
+    import pyarrow.parquet as pq
+
+    files = sorted(m.path for m in FileSystems.match([path])[0].metadata_list) if any(
+        ch in path for ch in "*?[") else [path]
+    out, row = [], 0
+    for f in files:
+        with FileSystems.open(f) as fh:
+            meta = pq.ParquetFile(fh).metadata
+        for rg in range(meta.num_row_groups):
+            out.append((f, rg, row))
+            row += meta.row_group(rg).num_rows
+    return out
+
+
+class ReadParquetRowGroup(beam.DoFn):
+    """Emit ``(row_number, dict)`` for every row of one Parquet row group."""
+
+    def process(self, item: tuple[str, int, int]) -> Iterator[tuple[int, dict]]:
+        import pyarrow.parquet as pq
+
+        path, rg, first = item
+        with FileSystems.open(path) as fh:
+            table = pq.ParquetFile(fh).read_row_group(rg)
+        for offset, row in enumerate(table.to_pylist()):
+            yield first + offset, row
+
+
+def _parse_bool(value: Any) -> bool | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return bool(value)
+    text = str(value).strip().casefold()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return None if text == "" else False
+    return None
+
+
+def _parse_float(value: Any) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+_ISO_DURATION = re.compile(r"^P(?:T)?(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?$")
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds from a number or an ISO-8601 duration such as WebVid's ``PT00H00M30S``."""
+    number = _parse_float(value)
+    if number is not None or value in (None, ""):
+        return number
+    match = _ISO_DURATION.match(str(value).strip())
+    if not match or not any(match.groups()):
+        return None
+    h, m, s = (float(g) if g else 0.0 for g in match.groups())
+    return h * 3600 + m * 60 + s
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+class ParseRows(beam.DoFn):
+    """Turn raw rows into records; bad rows go to the ``rejects`` output with a reason."""
+
+    def __init__(self, stage: str, layout: CorpusLayout):
+        self.stage = stage
+        self.layout = layout
+
+    def setup(self):
+        self._input = counter(self.stage, "input")
+        self._drops: dict[str, Any] = {}
+        self._progress = Progress(self.stage, "rows")
+
+    def _reject(self, reason: str, detail: str, row: int, raw: Any):
+        if reason not in self._drops:
+            self._drops[reason] = drop_counter(self.stage, reason)
+        self._drops[reason].inc()
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8", errors="replace")
+        return beam.pvalue.TaggedOutput(
+            REJECTS_TAG, reject_row(self.stage, Drop(reason, detail), row, {"row": row, "raw": raw}))
+
+    def process(self, element: tuple[int, Any]):
+        row, raw = element
+        self._input.inc()
+        self._progress.tick()
+        fields, problem = self._fields(raw)
+        if problem:
+            yield self._reject(problem[0], problem[1], row, raw)
+            return
+        record, problem = self._record(row, fields)
+        if problem:
+            yield self._reject(problem[0], problem[1], row, fields)
+            return
+        yield record
+
+    # --- raw -> dict of columns -----------------------------------------------------------------
+    def _fields(self, raw: Any) -> tuple[dict | None, tuple[str, str] | None]:
+        lay = self.layout
+        if lay.format == "parquet":
+            return raw, None
+        if not raw.strip():
+            return None, ("blank_line", "line is empty")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return None, ("undecodable", f"not UTF-8: {exc.reason} at byte {exc.start}")
+        if lay.format == "jsonl":
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                return None, ("bad_json", str(exc))
+            if not isinstance(obj, dict):
+                return None, ("bad_json", "line is not a JSON object")
+            return obj, None
+        if lay.format == "cc3m":
+            values = text.split("\t")
+            if len(values) not in (2, 3):
+                return None, ("bad_column_count", f"{len(values)} columns, expected 2 (caption, url)")
+            names = ("caption", "url", "id")[: len(values)]
+            return dict(zip(names, values)), None
+        try:
+            values = next(csv.reader(io.StringIO(text, newline=""), strict=True))
+        except (csv.Error, StopIteration) as exc:
+            return None, ("bad_column_count", f"unparseable CSV record: {exc}")
+        if len(values) != len(lay.header):
+            return None, ("bad_column_count",
+                          f"{len(values)} columns, header has {len(lay.header)}")
+        return dict(zip(lay.header, values)), None
+
+    # --- dict -> record -------------------------------------------------------------------------
+    def _record(self, row: int, f: dict) -> tuple[dict | None, tuple[str, str] | None]:
+        lay = self.layout
+        caption = _text(f.get(lay.caption_col))
+        extra_keys = set(f)
+        rec: dict[str, Any] = {"row": row, "url": None, "path": None, "page_dir": None,
+                               "videoid": None, "duration": None, "mature": None}
+        if lay.format == "webvid":
+            videoid, page_dir = (_text(f.get("videoid")) or "").strip(), (
+                _text(f.get("page_dir")) or "").strip()
+            if not videoid or not page_dir:
+                return None, ("missing_id", "videoid or page_dir is empty")
+            rec.update(media_id=f"{page_dir}/{videoid}", videoid=videoid, page_dir=page_dir,
+                       url=_text(f.get("contentUrl")), duration=parse_duration(f.get("duration")))
+            extra_keys -= {"videoid", "page_dir", "contentUrl", "duration", "name"}
+        else:
+            media_id = str(row)
+            if lay.id_col is not None or (lay.format == "cc3m" and "id" in f):
+                key = lay.id_col or "id"
+                media_id = (_text(f.get(key)) or "").strip()
+                if not media_id:
+                    return None, ("missing_id", f"id column {key!r} is empty")
+                extra_keys.discard(key)
+            rec["media_id"] = media_id
+            if "url" in f:
+                rec["url"] = _text(f.get("url"))
+                extra_keys.discard("url")
+            if lay.media_col is not None:
+                rec["path"] = _text(f.get(lay.media_col))
+                extra_keys.discard(lay.media_col)
+            extra_keys.discard(lay.caption_col)
+        if "r18" in f:
+            rec["mature"] = _parse_bool(f.get("r18"))
+            extra_keys.discard("r18")
+        caption = (caption or "").strip()
+        normalized = normalize(caption)
+        if not normalized:
+            return None, ("empty_caption", "caption has no words")
+        rec.update(caption=caption, normalized=normalized, caption_id=caption_id(normalized))
+        extra = {k: f[k] for k in sorted(extra_keys)}
+        rec["extra"] = json.dumps(extra, default=str, ensure_ascii=False) if extra else None
+        return rec, None
+
+
+class DropDuplicateIds(beam.DoFn):
+    """After grouping by media id: keep the first row, reject the others as ``duplicate_id``."""
+
+    def __init__(self, stage: str):
+        self.stage = stage
+
+    def setup(self):
+        self._kept = counter(self.stage, KEPT)
+        self._dup = drop_counter(self.stage, "duplicate_id")
+
+    def process(self, element: tuple[str, Any]):
+        media_id, records = element
+        records = sorted(records, key=lambda r: r["row"])
+        self._kept.inc()
+        yield records[0]
+        for dup in records[1:]:
+            self._dup.inc()
+            yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject_row(
+                self.stage, Drop("duplicate_id", f"media id {media_id!r} first seen at row "
+                                 f"{records[0]['row']}"), dup["row"], dup))
+
+
+class ReadCorpus(beam.PTransform):
+    """Composite source: corpus file -> ``(records, rejects)``."""
+
+    def __init__(self, path: str, cfg: CorpusConfig, stage: str = "read"):
+        super().__init__()
+        self.path = path
+        self.cfg = cfg
+        self.stage = stage
+        self.layout = inspect_corpus(path, cfg)
+
+    def expand(self, pbegin):
+        lay = self.layout
+        if lay.format == "parquet":
+            raw = (pbegin | "PlanRowGroups" >> beam.Create(plan_parquet(self.path))
+                   | "SpreadRowGroups" >> beam.Reshuffle()
+                   | "ReadRowGroups" >> beam.ParDo(ReadParquetRowGroup()))
+        else:
+            quoted = lay.format in ("webvid", "csv")
+            chunks = plan_text_chunks(self.path, skip_header=lay.header is not None, quoted=quoted)
+            raw = (pbegin | "PlanChunks" >> beam.Create(chunks)
+                   | "SpreadChunks" >> beam.Reshuffle()
+                   | "ReadChunks" >> beam.ParDo(ReadTextChunk(quoted)))
+        parsed = raw | "Parse" >> beam.ParDo(ParseRows(self.stage, lay)).with_outputs(
+            REJECTS_TAG, main="records")
+        deduped = (parsed.records
+                   | "KeyByMediaId" >> beam.Map(lambda r: (r["media_id"], r))
+                   | "GroupByMediaId" >> beam.GroupByKey()
+                   | "DropDuplicates" >> beam.ParDo(DropDuplicateIds(self.stage)).with_outputs(
+                       REJECTS_TAG, main="records"))
+        rejects = (parsed[REJECTS_TAG], deduped[REJECTS_TAG]) | "AllRejects" >> beam.Flatten()
+        return deduped.records, rejects
+
+
+def corpus_fingerprint(path: str) -> str:
+    """Identity of a corpus: SHA-256 of its bytes (all files, for a Parquet pattern)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    files = sorted(m.path for m in FileSystems.match([path])[0].metadata_list)
+    if not files:
+        raise FileNotFoundError(f"corpus file not found: {path}")
+    for f in files:
+        h.update(Path(f).name.encode() + b"\0")
+        with FileSystems.open(f) as fh:
+            for block in iter(lambda: fh.read(8 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]

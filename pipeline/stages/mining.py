@@ -1,0 +1,38 @@
+"""Stage ``mine``: captions -> ``mined_pairs`` (caption pairs differing by exactly one word).
+
+The method is ``mining.method``: ``exact`` (masked-key grouping, :mod:`pipeline.mining.exact`)
+or ``faiss`` (kNN over text embeddings, :mod:`pipeline.mining.knn`). Both write the same table.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from pipeline.stages.base import Stage, StageContext, WriteRejects, WriteTable, read_table
+from schemas import CAPTION_PAIRS
+
+METHODS = ("exact", "faiss")
+
+
+class MiningStage(Stage):
+    name = "mine"
+    outputs = ("mined_pairs",)
+    config_sections = ("mining", "text_encoder")
+
+    def build(self, p: beam.Pipeline, ctx: StageContext) -> None:
+        cfg = ctx.config.mining
+        captions = read_table(p, ctx.run, "captions")
+        if cfg.method == "exact":
+            from pipeline.mining.exact import MineExact
+
+            pairs, rejects = captions | "MineExact" >> MineExact(
+                self.name, cfg.max_group_size, cfg.num_buckets)
+        elif cfg.method == "faiss":
+            from pipeline.mining.knn import MineKnn
+
+            pairs, rejects = captions | "MineKnn" >> MineKnn(self.name, cfg,
+                                                             ctx.config.text_encoder)
+        else:
+            raise ValueError(f"unknown mining.method {cfg.method!r}; use one of {METHODS}")
+        pairs | "WritePairs" >> WriteTable(ctx, "mined_pairs", CAPTION_PAIRS)
+        rejects | "WriteRejects" >> WriteRejects(ctx)
