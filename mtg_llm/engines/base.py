@@ -1,0 +1,61 @@
+"""The one interface of every modification-text engine."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Sequence
+
+from mtg_llm.pairs import EditPair
+
+PairLike = EditPair | tuple[str, str] | tuple[str, str, str, str]
+
+
+def as_edit_pair(pair: PairLike) -> EditPair:
+    """Accept an :class:`EditPair` or a ``(txt1, txt2[, word1, word2])`` tuple."""
+    if isinstance(pair, EditPair):
+        return pair
+    if isinstance(pair, (tuple, list)) and len(pair) in (2, 4):
+        return EditPair(*pair)
+    raise TypeError(f"expected EditPair or (txt1, txt2[, word1, word2]), got {pair!r}")
+
+
+def derive_seed(seed: int, *parts: str) -> int:
+    """A 63-bit seed from ``seed`` and strings: same inputs, same seed, on any worker."""
+    blob = "\x1f".join([str(seed), *parts]).encode("utf-8")
+    return int.from_bytes(hashlib.blake2b(blob, digest_size=8).digest(), "big") >> 1
+
+
+def path_fingerprint(path: str | None) -> str:
+    """Short content hash of a local model/adapter folder's weight files, '' for ids/None.
+
+    Recorded in triplets so that two adapters saved under the same path are told apart.
+    """
+    if not path or not Path(path).is_dir():
+        return ""
+    h = hashlib.blake2b(digest_size=6)
+    for f in sorted(Path(path).glob("*")):
+        if f.suffix in {".safetensors", ".bin", ".json"} and f.is_file():
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+class Engine:
+    """Turns caption pairs into modification texts.
+
+    ``setup()`` loads heavy resources once (a Beam worker calls it in ``DoFn.setup``);
+    ``generate(pairs)`` returns one text per pair, in order; ``identity()`` names the engine,
+    the model/adapter and the seed, as recorded in every triplet.
+    """
+
+    name: str = "engine"
+
+    def setup(self) -> None:
+        """Load models; default: nothing to load."""
+
+    def generate(self, pairs: Sequence[PairLike]) -> list[str]:
+        raise NotImplementedError
+
+    def identity(self) -> dict:
+        raise NotImplementedError

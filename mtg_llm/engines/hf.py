@@ -1,0 +1,117 @@
+"""transformers (+ peft adapter) generation: batched with left padding, top-k sampling, seeded.
+
+Runs on CPU (fp32) and GPU (bf16). Sampling is reproducible for a given batch: before each
+``generate`` call the torch RNG is seeded from the engine seed and the batch's prompts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from mtg_llm.engines.base import Engine, PairLike, as_edit_pair, derive_seed, path_fingerprint
+from mtg_llm.prompt import format_prompt, parse_completion
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_tokenizer(base_model: str, adapter: str | None = None):
+    """The tokenizer saved with the adapter when there is one, else the base model's;
+    left padding, pad token = eos when the tokenizer has none."""
+    from transformers import AutoTokenizer
+
+    source = base_model
+    if adapter and (Path(adapter) / "tokenizer_config.json").is_file():
+        source = adapter
+    tok = AutoTokenizer.from_pretrained(source)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "left"
+    return tok
+
+
+class HFEngine(Engine):
+    """``AutoModelForCausalLM`` with an optional peft LoRA adapter (merged for speed)."""
+
+    name = "hf"
+
+    def __init__(self, base_model: str, adapter: str | None = None, *, top_k: int = 200,
+                 temperature: float = 0.8, max_new_tokens: int = 32, seed: int = 0,
+                 device: str = "auto", dtype: str = "auto", merge: bool = True,
+                 min_new_tokens: int = 0):
+        if not base_model:
+            raise ValueError("the hf engine needs mtg.base_model (a model id or local path)")
+        self.base_model, self.adapter = base_model, adapter
+        self.top_k, self.temperature = top_k, temperature
+        self.max_new_tokens, self.seed = max_new_tokens, seed
+        self.device, self.dtype, self.merge = device, dtype, merge
+        self.min_new_tokens = min_new_tokens  # > 0 only for fixed-length benchmarks
+        self.model = None
+        self.tokenizer = None
+        self.last_new_tokens = 0  # new tokens produced by the last generate() (benchmarks)
+
+    def setup(self) -> None:
+        if self.model is not None:
+            return
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        device = resolve_device(self.device)
+        dtype = {"auto": torch.bfloat16 if device.startswith("cuda") else torch.float32,
+                 "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[self.dtype]
+        model = AutoModelForCausalLM.from_pretrained(self.base_model, dtype=dtype)
+        if self.adapter:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, self.adapter)
+            if self.merge:
+                model = model.merge_and_unload()
+        self.use_model(model.to(device), load_tokenizer(self.base_model, self.adapter))
+
+    def use_model(self, model, tokenizer) -> None:
+        """Use an already built model and tokenizer (benchmarks build one directly on the GPU)."""
+        model.eval()
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "left"
+        self.model, self.tokenizer = model, tokenizer
+
+    def generate(self, pairs: Sequence[PairLike]) -> list[str]:
+        if not pairs:
+            return []
+        import torch
+
+        self.setup()
+        prompts = [format_prompt(p.txt1, p.txt2) for p in map(as_edit_pair, pairs)]
+        tok = self.tokenizer
+        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=True)
+        enc = {k: v.to(self.model.device) for k, v in enc.items()}
+        torch.manual_seed(derive_seed(self.seed, *prompts))
+        with torch.inference_mode():
+            out = self.model.generate(
+                **enc, do_sample=True, top_k=self.top_k, temperature=self.temperature,
+                max_new_tokens=self.max_new_tokens, min_new_tokens=self.min_new_tokens or None,
+                pad_token_id=tok.pad_token_id,
+                eos_token_id=tok.eos_token_id,
+            )
+        new = out[:, enc["input_ids"].shape[1]:]
+        if tok.pad_token_id is not None:
+            self.last_new_tokens = int((new != tok.pad_token_id).sum())
+        else:
+            self.last_new_tokens = int(new.numel())
+        texts = tok.batch_decode(new, skip_special_tokens=True)
+        return [parse_completion(t) for t in texts]
+
+    def identity(self) -> dict:
+        model = self.base_model
+        if self.adapter:
+            fp = path_fingerprint(self.adapter)
+            model += f"+{self.adapter}" + (f"@{fp}" if fp else "")
+        return {"engine": self.name, "model": model, "seed": self.seed}

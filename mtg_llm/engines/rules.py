@@ -1,0 +1,52 @@
+"""The paper's rule-based baseline (CoVR-2, Table A.3): one template chosen at random per pair.
+
+The choice is seeded by ``(seed, txt1, txt2)``, so a pair gets the same text on every worker,
+in every run and in any batch order.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+from mtg_llm.engines.base import Engine, PairLike, as_edit_pair, derive_seed
+
+#: template name -> format string over ``w1`` (word of the query caption), ``w2`` (target word)
+TEMPLATES: dict[str, str] = {
+    "remove": "Remove {w1}",
+    "take_out_add": "Take out {w1} and add {w2}",
+    "change_for": "Change {w1} for {w2}",
+    "replace_with": "Replace {w1} with {w2}",
+    "replace_by": "Replace {w1} by {w2}",
+    "make_into": "Make the {w1} into {w2}",
+    "add": "Add {w2}",
+    "change_it_to": "Change it to {w2}",
+}
+
+
+class RulesEngine(Engine):
+    """Template baseline; ``template`` forces one template (tests, ablations)."""
+
+    name = "rules"
+
+    def __init__(self, seed: int = 0, template: str | None = None):
+        if template is not None and template not in TEMPLATES:
+            raise ValueError(f"unknown rules template {template!r}; known: {', '.join(TEMPLATES)}")
+        self.seed = seed
+        self.template = template
+
+    def generate(self, pairs: Sequence[PairLike]) -> list[str]:
+        out = []
+        names = list(TEMPLATES)
+        for raw in pairs:
+            pair = as_edit_pair(raw)
+            if not pair.word1 or not pair.word2:
+                raise ValueError(f"the rules engine needs the differing words; got {pair!r}")
+            name = self.template or random.Random(
+                derive_seed(self.seed, pair.txt1, pair.txt2)).choice(names)
+            out.append(TEMPLATES[name].format(w1=pair.word1, w2=pair.word2))
+        return out
+
+    def identity(self) -> dict:
+        model = "rules" if self.template is None else f"rules:{self.template}"
+        return {"engine": self.name, "model": model, "seed": self.seed}
