@@ -110,6 +110,7 @@ class MtgConfig:
     both_directions: bool = True
     min_polarity: float = -0.1  # drop texts with TextBlob polarity below this
     max_chars: int = 200
+    device: str = "auto"  # hf engine: auto (cuda when available) | cpu | cuda[:N]
 
 
 @dataclass

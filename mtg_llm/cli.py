@@ -1,0 +1,112 @@
+"""``covr-datagen mtg``: ``train`` a LoRA MTG-LLM, ``generate`` texts for a CSV of caption pairs."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    """Add the ``mtg`` command and its sub-commands."""
+    mtg = subparsers.add_parser("mtg", help="MTG-LLM: fine-tune and try modification-text engines")
+    sub = mtg.add_subparsers(dest="mtg_command", required=True, metavar="SUBCOMMAND")
+
+    tr = sub.add_parser("train", help="LoRA fine-tuning on the seed set + your JSONL files")
+    tr.add_argument("--data", nargs="*", default=[], metavar="FILE",
+                    help="JSONL files (caption1/caption2/edit or InstructPix2Pix input/edit/output)")
+    tr.add_argument("--no-seed-data", action="store_true", help="do not add the built-in seed set")
+    tr.add_argument("--base-model", required=True, help="model id or local path (causal LM)")
+    tr.add_argument("--out", required=True, help="folder for the adapter, tokenizer and report")
+    tr.add_argument("--epochs", type=float, default=1.0)
+    tr.add_argument("--lr", type=float, default=3e-5)
+    tr.add_argument("--batch-size", type=int, default=16, help="micro-batch size")
+    tr.add_argument("--grad-accum", type=int, default=8, help="effective batch = batch x accum")
+    tr.add_argument("--warmup-steps", type=int, default=100)
+    tr.add_argument("--max-steps", type=int, default=None, help="optimizer steps (overrides epochs)")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--lora-r", type=int, default=8)
+    tr.add_argument("--lora-alpha", type=int, default=16)
+    tr.add_argument("--device", default="auto")
+    tr.set_defaults(func=_train)
+
+    ge = sub.add_parser("generate", help="modification texts for a CSV of caption pairs")
+    ge.add_argument("--pairs", required=True,
+                    help="CSV with txt1,txt2 (word1,word2 optional: found when absent)")
+    ge.add_argument("--out", default="-", help="output CSV (default: stdout)")
+    ge.add_argument("--engine", choices=["rules", "hf", "vllm"], default="rules")
+    ge.add_argument("--base-model")
+    ge.add_argument("--adapter")
+    ge.add_argument("--endpoint", help="OpenAI-compatible completions URL (vllm engine)")
+    ge.add_argument("--seed", type=int, default=0)
+    ge.add_argument("--top-k", type=int, default=200)
+    ge.add_argument("--temperature", type=float, default=0.8)
+    ge.add_argument("--max-new-tokens", type=int, default=32)
+    ge.add_argument("--batch-size", type=int, default=32)
+    ge.add_argument("--device", default="auto")
+    ge.set_defaults(func=_generate)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from mtg_llm.train import TrainArgs, train
+
+    report = train(TrainArgs(
+        base_model=args.base_model, out=args.out, data=list(args.data),
+        include_seed=not args.no_seed_data, epochs=args.epochs, lr=args.lr,
+        batch_size=args.batch_size, grad_accum=args.grad_accum, warmup_steps=args.warmup_steps,
+        max_steps=args.max_steps, seed=args.seed, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
+        device=args.device,
+    ))
+    print(json.dumps({k: report[k] for k in ("steps", "examples_seen", "seconds", "device")}
+                     | {"final_loss": report["losses"][-1], "out": args.out}))
+    return 0
+
+
+def read_pairs(path: str | Path):
+    """Caption pairs of a CSV (``txt1``, ``txt2``, optional ``word1``/``word2``) as EditPairs."""
+    from mtg_llm.pairs import EditPair, pair_from_captions
+
+    pairs = []
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"txt1", "txt2"} <= set(reader.fieldnames):
+            raise ValueError(f"{path}: needs columns txt1 and txt2, has {reader.fieldnames}")
+        for lineno, row in enumerate(reader, 2):
+            if row.get("word1") and row.get("word2"):
+                pairs.append(EditPair(row["txt1"], row["txt2"], row["word1"], row["word2"]))
+                continue
+            try:
+                pairs.append(pair_from_captions(row["txt1"], row["txt2"]))
+            except ValueError as exc:
+                raise ValueError(f"{path}:{lineno}: {exc}") from None
+    return pairs
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from mtg_llm.engines import make_engine
+    from pipeline.config import MtgConfig
+
+    cfg = MtgConfig(engine=args.engine, base_model=args.base_model, adapter=args.adapter,
+                    endpoint=args.endpoint, top_k=args.top_k, temperature=args.temperature,
+                    max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                    seed=args.seed, device=args.device)
+    pairs = read_pairs(args.pairs)
+    engine = make_engine(cfg)
+    engine.setup()
+    texts: list[str] = []
+    for i in range(0, len(pairs), cfg.batch_size):
+        texts.extend(engine.generate(pairs[i:i + cfg.batch_size]))
+    ident = engine.identity()
+    out = sys.stdout if args.out == "-" else open(args.out, "w", newline="", encoding="utf-8")
+    try:
+        writer = csv.writer(out)
+        writer.writerow(["txt1", "txt2", "word1", "word2", "edit", "engine", "model", "seed"])
+        for pair, text in zip(pairs, texts):
+            writer.writerow([pair.txt1, pair.txt2, pair.word1, pair.word2, text,
+                             ident["engine"], ident["model"], ident["seed"]])
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return 0

@@ -1,0 +1,144 @@
+"""Stage ``triplets``: kept media pairs -> one modification text per caption pair and direction
+-> text filters -> ``triplets``.
+
+Each media pair gives a candidate triplet per direction (forward: media_id1/txt1 -> media_id2/txt2;
+backward swaps everything, when ``mtg.both_directions``). Candidates are grouped by
+``(pair_id, direction)`` so that the text is generated once and shared by every media pair of that
+caption pair (as in the paper); groups are batched into a DoFn that loads the engine once per
+worker. Then the degenerate-text and negative-sentiment filters.
+
+Counting unit: candidate triplets (media pair x direction). Drop reasons: ``generation_error``
+(the engine could not produce a text for that pair), ``empty_text``, ``multiline_text``,
+``long_text``, ``text_is_caption``, ``negative_sentiment``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Iterator
+
+import apache_beam as beam
+
+from filters.degenerate import DegenerateTextFilter
+from filters.sentiment import NegativeSentimentFilter
+from pipeline.config import MtgConfig
+from pipeline.stages.base import (
+    REJECTS_TAG,
+    ApplyFilters,
+    CountInput,
+    Stage,
+    StageContext,
+    WriteRejects,
+    WriteTable,
+    drop_counter,
+    file_metadata,
+    read_table,
+    reject_row,
+)
+from filters.base import Drop
+from schemas import TRIPLETS
+
+STAGE = "triplets"
+GENERATION_ERROR = "generation_error"
+
+
+def triplet_id(pair_id: str, pth1: str, pth2: str, direction: str) -> str:
+    """Deterministic id of a triplet (hash of pair id, media ids and direction)."""
+    blob = "\x1f".join([pair_id, pth1, pth2, direction]).encode("utf-8")
+    return hashlib.blake2b(blob, digest_size=8).hexdigest()
+
+
+def candidates(row: dict, corpus: str, both_directions: bool) -> Iterator[dict]:
+    """The candidate triplet(s) of one media pair, without text."""
+    sides = [("forward", "1", "2")] + ([("backward", "2", "1")] if both_directions else [])
+    for direction, a, b in sides:
+        pth1, pth2 = row[f"media_id{a}"], row[f"media_id{b}"]
+        yield {
+            "pth1": pth1, "pth2": pth2, "txt1": row[f"txt{a}"], "txt2": row[f"txt{b}"],
+            "word1": row[f"word{a}"], "word2": row[f"word{b}"],
+            "sim_txt": row.get("sim_txt"), "sim_media": row.get("sim_media"), "scores": [],
+            "triplet_id": triplet_id(row["pair_id"], pth1, pth2, direction),
+            "corpus": corpus, "media_kind": row["media_kind"], "direction": direction,
+            "pair_id": row["pair_id"],
+        }
+
+
+class GenerateTexts(beam.DoFn):
+    """Batch of ``((pair_id, direction), [candidates])`` -> candidates with ``edit`` and the
+    engine identity; pairs the engine cannot handle go to the rejects output."""
+
+    def __init__(self, cfg: MtgConfig):
+        self.cfg = cfg
+
+    def setup(self):
+        from mtg_llm.engines import make_engine
+
+        self._engine = make_engine(self.cfg)
+        self._engine.setup()
+        self._identity = self._engine.identity()
+        self._errors = drop_counter(STAGE, GENERATION_ERROR)
+
+    def _texts(self, pairs) -> list[str | Exception]:
+        try:
+            return list(self._engine.generate(pairs))
+        except ValueError:  # one bad pair must not sink the batch: retry one by one
+            out: list[str | Exception] = []
+            for pair in pairs:
+                try:
+                    out.extend(self._engine.generate([pair]))
+                except ValueError as exc:
+                    out.append(exc)
+            return out
+
+    def process(self, batch):
+        from mtg_llm.pairs import EditPair
+
+        groups = [list(rows) for _, rows in batch]
+        pairs = [EditPair(g[0]["txt1"], g[0]["txt2"], g[0]["word1"], g[0]["word2"]) for g in groups]
+        texts = self._texts(pairs)
+        if len(texts) != len(pairs):
+            raise RuntimeError(f"engine returned {len(texts)} texts for {len(pairs)} pairs")
+        for rows, text in zip(groups, texts):
+            for row in rows:
+                if isinstance(text, Exception):
+                    self._errors.inc()
+                    yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject_row(
+                        STAGE, Drop(GENERATION_ERROR, str(text)), row["triplet_id"], row))
+                else:
+                    yield {**row, "edit": text, "engine": self._identity["engine"],
+                           "model": self._identity["model"], "seed": self._identity["seed"]}
+
+
+def text_filters(cfg: MtgConfig) -> list:
+    """The filters applied to generated texts, cheapest first."""
+    return [DegenerateTextFilter(max_chars=cfg.max_chars),
+            NegativeSentimentFilter(min_polarity=cfg.min_polarity)]
+
+
+class TripletStage(Stage):
+    """media_pairs -> triplets (see the module docstring)."""
+
+    name = STAGE
+    outputs = ("triplets",)
+    config_sections = ("mtg",)
+
+    def build(self, p: beam.Pipeline, ctx: StageContext) -> None:
+        cfg = ctx.config.mtg
+        corpus = ctx.extra.get("corpus_name") or ctx.config.corpus.name or ""
+        both = cfg.both_directions
+        generated = (
+            read_table(p, ctx.run, "media_pairs")
+            | "Candidates" >> beam.FlatMap(lambda r: candidates(r, corpus, both))
+            | "CountInput" >> beam.ParDo(CountInput(STAGE, "candidate triplets"))
+            | "ByPairDirection" >> beam.Map(lambda r: ((r["pair_id"], r["direction"]), r))
+            | "Group" >> beam.GroupByKey()
+            | "BatchPairs" >> beam.BatchElements(min_batch_size=1,
+                                                 max_batch_size=max(1, cfg.batch_size))
+            | "Generate" >> beam.ParDo(GenerateTexts(cfg)).with_outputs(REJECTS_TAG, main="ok")
+        )
+        kept, filtered_out = generated.ok | "TextFilters" >> ApplyFilters(
+            STAGE, text_filters(cfg), id_key="triplet_id", what="triplets", count_input=False)
+        kept | "WriteTriplets" >> WriteTable(ctx, "triplets",
+                                             TRIPLETS.with_metadata(file_metadata(ctx)))
+        ((generated[REJECTS_TAG], filtered_out) | "AllRejects" >> beam.Flatten()
+         | "WriteRejects" >> WriteRejects(ctx))
