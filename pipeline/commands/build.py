@@ -19,6 +19,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
                         help="text-only mode: pick media pairs without decoding media")
     parser.add_argument("--mtg-engine", choices=["rules", "hf", "vllm"], help="text generator")
     parser.add_argument("--mtg-endpoint", help="OpenAI-compatible completions URL (vllm engine)")
+    parser.add_argument("--mtg-base-model", help="base causal LM id/path (hf and vllm engines)")
+    parser.add_argument("--mtg-adapter", help="LoRA adapter folder from `covr-datagen mtg train`")
     parser.add_argument("--force", action="store_true", help="recompute every stage")
     parser.add_argument("--until", metavar="STAGE", help="stop after this stage")
     parser.add_argument("--workers", type=int, metavar="N",
@@ -58,7 +60,9 @@ def config_from_args(args: argparse.Namespace):
                                ("text_encoder", "text_encoder", "model"),
                                ("media_root", "media", "media_root"),
                                ("mtg_engine", "mtg", "engine"),
-                               ("mtg_endpoint", "mtg", "endpoint")):
+                               ("mtg_endpoint", "mtg", "endpoint"),
+                               ("mtg_base_model", "mtg", "base_model"),
+                               ("mtg_adapter", "mtg", "adapter")):
         value = getattr(args, key, None)
         if value is not None:
             overrides[section][name] = value
@@ -72,7 +76,8 @@ def beam_args_from(args: argparse.Namespace) -> list[str]:
     beam_args = list(getattr(args, "beam_args", []) or [])
     if getattr(args, "workers", None):
         beam_args += ["--direct_running_mode=multi_processing",
-                      f"--direct_num_workers={args.workers}"]
+                      f"--direct_num_workers={args.workers}",
+                      "--default_sdk_harness_log_level=WARNING"]
     return beam_args
 
 
