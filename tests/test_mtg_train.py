@@ -1,0 +1,95 @@
+"""Tiny random LLaMA built locally -> ``mtg train`` (a few steps) -> ``hf`` engine generation."""
+
+import json
+
+import pytest
+
+from mtg_llm.data import MtgExample
+from mtg_llm.engines.hf import HFEngine
+from mtg_llm.tiny import make_tiny_llm
+from mtg_llm.train import IGNORE, TrainArgs, encode_example, train
+from pipeline.cli import main as cli_main
+
+PAIRS = [("Dog running on the beach", "Horse running on the beach"),
+         ("Red car parked on the street", "Blue car parked on the street"),
+         ("Forest in summer", "Forest in winter"),
+         ("Woman walking in the park", "Woman running in the park")]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return str(make_tiny_llm(tmp_path_factory.mktemp("tiny_llm")))
+
+
+@pytest.fixture(scope="module")
+def trained(tiny, tmp_path_factory):
+    root = tmp_path_factory.mktemp("mtg")
+    extra = root / "extra.jsonl"
+    extra.write_text(json.dumps({"input": "a kite in the sky", "edit": "add more kites",
+                                 "output": "kites in the sky"}) + "\n")
+    out = root / "adapter"
+    rc = cli_main(["mtg", "train", "--data", str(extra), "--base-model", tiny, "--out", str(out),
+                   "--max-steps", "3", "--batch-size", "4", "--grad-accum", "2", "--lr", "1e-3",
+                   "--warmup-steps", "2", "--seed", "0", "--device", "cpu"])
+    assert rc == 0
+    return out
+
+
+def test_train_writes_adapter_tokenizer_and_report(trained):
+    for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json",
+                 "report.json", "loss_curve.png"):
+        assert (trained / name).is_file(), name
+    assert (trained / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = json.loads((trained / "report.json").read_text())
+    assert report["steps"] == 3 and len(report["losses"]) == 3
+    assert report["effective_batch"] == 8 and report["dtype"] == "float32"
+    assert report["data"]["examples"] == report["data"]["loaded"] >= 101
+    assert all(0 < loss < 20 for loss in report["losses"])
+    adapter_cfg = json.loads((trained / "adapter_config.json").read_text())
+    assert set(adapter_cfg["target_modules"]) == {"q_proj", "v_proj"}
+
+
+def test_loss_covers_only_the_response(tiny):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny)
+    enc = encode_example(tok, MtgExample("Black bird", "black bear", "Turn it into a bear", "t"),
+                         max_length=256)
+    labels = enc["labels"]
+    n_prompt = labels.index(next(x for x in labels if x != IGNORE))
+    assert all(x == IGNORE for x in labels[:n_prompt])
+    assert tok.decode(enc["input_ids"][:n_prompt]).endswith("### Response:")
+    assert labels[n_prompt:] == enc["input_ids"][n_prompt:]
+    assert tok.decode(labels[n_prompt:]) == " Turn it into a bear</s>"
+
+
+def test_training_lowers_the_response_loss(tiny, tmp_path):
+    report = train(TrainArgs(base_model=tiny, out=str(tmp_path), batch_size=8, grad_accum=1,
+                             max_steps=12, lr=2e-2, warmup_steps=1, device="cpu"))
+    losses = report["losses"]
+    assert sum(losses[-3:]) / 3 < losses[0] - 0.1, losses
+
+
+def test_hf_engine_with_adapter_generates_parseable_reproducible_texts(tiny, trained):
+    def run(seed):
+        eng = HFEngine(tiny, str(trained), seed=seed, max_new_tokens=10, device="cpu")
+        eng.setup()
+        return eng, eng.generate(PAIRS)
+
+    eng, first = run(11)
+    _, again = run(11)
+    _, other = run(12)
+    assert len(first) == len(PAIRS)
+    assert all(isinstance(t, str) and "\n" not in t and t == t.strip() for t in first)
+    assert first == again
+    assert first != other
+    ident = eng.identity()
+    assert ident["engine"] == "hf" and ident["seed"] == 11
+    assert ident["model"].startswith(f"{tiny}+{trained}@")
+
+
+def test_train_rejects_bad_data(tiny, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"caption1": "a"}\n')
+    with pytest.raises(ValueError, match="bad.jsonl:1"):
+        train(TrainArgs(base_model=tiny, out=str(tmp_path / "o"), data=[str(bad)], max_steps=1))
