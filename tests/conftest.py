@@ -36,3 +36,21 @@ def paper_examples() -> dict:
     if not PAPER_EXAMPLES.exists():
         pytest.skip(f"{PAPER_EXAMPLES} not present (shared data is optional)")
     return json.loads(PAPER_EXAMPLES.read_text())
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """A complete ``build`` of the bundled demo corpus (run once per test session)."""
+    import shutil
+
+    from pipeline.build import BuildRequest, run_build
+    from pipeline.commands.demo import demo_corpus_path
+    from pipeline.config import Config
+    from pipeline.rundir import RunDir
+
+    root = tmp_path_factory.mktemp("demo_run")
+    corpus = root / "corpus.csv"
+    shutil.copy(demo_corpus_path(), corpus)
+    run = RunDir(root / "run")
+    run_build(BuildRequest(str(corpus), str(run.root)), Config())
+    return run

@@ -1,0 +1,34 @@
+"""Evidence for docs/SCALING.md: which stages funnel data through one worker.
+
+Every stage's Beam pipeline is constructed (not run) over a real run directory and inspected for
+global combines and side inputs. Only the faiss miner may have one (its deliberate gather of all
+caption embeddings into one index); every other stage must be fully keyed/parallel.
+"""
+
+from pathlib import Path
+
+import apache_beam as beam
+import pytest
+
+from pipeline.build import build_stages
+from pipeline.config import Config
+from pipeline.scaling import single_worker_steps
+from pipeline.stages.base import StageContext
+
+
+@pytest.mark.parametrize("method", ["exact", "faiss"])
+def test_only_the_faiss_gather_is_serial(demo_run, method, tmp_path):
+    config = Config()
+    config.mining.method = method
+    found = {}
+    for stage in build_stages(config):
+        p = beam.Pipeline()
+        stage.build(p, StageContext(demo_run, tmp_path, config, corpus_path=str(
+            Path(demo_run.root).parent / "corpus.csv"), extra={"media_kind": "video"}))
+        found[stage.name] = [s.label for s in single_worker_steps(p)]
+        # the sink bookkeeping is there, and is the only thing filtered out
+        assert len(single_worker_steps(p, include_sinks=True)) >= len(found[stage.name])
+    expected = {name: [] for name in found}
+    if method == "faiss":
+        expected["mine"] = ["MineKnn/Gather/Gather", "MineKnn/Gather/Gather/InjectDefault"]
+    assert found == expected
