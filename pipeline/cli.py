@@ -12,6 +12,7 @@ import sys
 COMMAND_MODULES = [
     "pipeline.commands.build",
     "pipeline.commands.demo",
+    "pipeline.commands.config",
     "mtg_llm.cli",
     "pipeline.commands.variants",
     "pipeline.commands.export",
