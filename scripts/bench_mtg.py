@@ -90,12 +90,15 @@ def bench_lora(model, device: str, batch: int, seq: int, steps: int) -> dict:
             "epoch_715_examples_s": round(step * 715 / batch, 2)}, base
 
 
-def bench_generate(model, tokenizer, pairs, batch_sizes, new_tokens: int, repeats: int) -> list:
+def bench_generate(model, tokenizer, pairs, batch_sizes, new_tokens: int, repeats: int,
+                   cache: str = "dynamic", partial: Path | None = None) -> list:
     """Pairs/s and new tokens/s of ``HFEngine.generate`` at each batch size."""
     from mtg_llm.engines.hf import HFEngine
 
     engine = HFEngine("random-7b-shape", top_k=200, temperature=0.8, max_new_tokens=new_tokens,
-                      min_new_tokens=new_tokens, seed=0)
+                      min_new_tokens=new_tokens, seed=0,
+                      cache_implementation=None if cache == "dynamic" else cache,
+                      stop_at_newline=False)
     engine.use_model(model, tokenizer)
     rows = []
     for bs in batch_sizes:
@@ -103,7 +106,9 @@ def bench_generate(model, tokenizer, pairs, batch_sizes, new_tokens: int, repeat
         prompt_tokens = [len(x) for x in tokenizer(
             [f"{a}\n&&\n{b}\n\n### Response:" for a, b in batch])["input_ids"]]
         try:
-            engine.generate(batch)  # warm-up
+            t = time.perf_counter()
+            engine.generate(batch)  # warm-up (and compilation, for the static cache)
+            warmup_s = time.perf_counter() - t
             times, toks = [], 0
             for _ in range(repeats):
                 t = time.perf_counter()
@@ -111,16 +116,20 @@ def bench_generate(model, tokenizer, pairs, batch_sizes, new_tokens: int, repeat
                 times.append(time.perf_counter() - t)
                 toks += bs * new_tokens
         except Exception as exc:  # e.g. out of memory at the largest batch: report, go on
-            rows.append({"batch": bs, "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+            rows.append({"cache": cache, "batch": bs,
+                         "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
             continue
         sec = sum(times)
         pps = bs * repeats / sec
-        rows.append({"batch": bs, "pairs_per_s": round(pps, 1),
+        rows.append({"cache": cache, "batch": bs, "pairs_per_s": round(pps, 1),
                      "new_tokens_per_s": round(toks / sec),
                      "prompt_tokens_mean": round(statistics.mean(prompt_tokens), 1),
                      "new_tokens": new_tokens, "seconds_per_batch": round(sec / repeats, 3),
-                     "projected_hours_1_6M": round(PAIRS_TOTAL / pps / 3600, 2)})
+                     "projected_hours_1_6M": round(PAIRS_TOTAL / pps / 3600, 2),
+                     "warmup_s": round(warmup_s, 1)})
         print(json.dumps(rows[-1]), flush=True)
+        if partial:
+            partial.write_text(json.dumps(rows, indent=2) + "\n")
     return rows
 
 
@@ -135,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256, 512, 1024])
     ap.add_argument("--new-tokens", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--cache", nargs="+", default=["dynamic"],
+                    help="KV cache implementations to compare: dynamic, static")
     ap.add_argument("--lora-batch", type=int, default=16)
     ap.add_argument("--lora-seq", type=int, default=64)
     ap.add_argument("--lora-steps", type=int, default=10)
@@ -153,7 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"built {args.shape} ({params / 1e9:.2f}B params) on {device} in {build_s:.1f}s", flush=True)
     lora, model = bench_lora(model, device, args.lora_batch, args.lora_seq, args.lora_steps)
     print(json.dumps({"lora": lora}), flush=True)
-    gen = bench_generate(model, tokenizer, pairs, args.batch_sizes, args.new_tokens, args.repeats)
+    partial = Path(args.out).with_suffix(".partial.json") if args.out else None
+    gen = []
+    for cache in args.cache:
+        gen += bench_generate(model, tokenizer, pairs, args.batch_sizes, args.new_tokens,
+                              args.repeats, cache, partial)
     result = {
         "device": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",
         "torch": torch.__version__, "shape": args.shape, "params": params,

@@ -93,3 +93,20 @@ def test_train_rejects_bad_data(tiny, tmp_path):
     bad.write_text('{"caption1": "a"}\n')
     with pytest.raises(ValueError, match="bad.jsonl:1"):
         train(TrainArgs(base_model=tiny, out=str(tmp_path / "o"), data=[str(bad)], max_steps=1))
+
+
+@pytest.mark.parametrize("stop", [True, False])
+def test_generation_stops_at_the_first_line_break(tiny, stop):
+    eng = HFEngine(tiny, seed=1, max_new_tokens=10, device="cpu", stop_at_newline=stop)
+    eng.setup()
+    newline = eng.tokenizer.convert_tokens_to_ids("Ċ")  # byte-level BPE's "\n"
+    original = eng.model.generate
+
+    def forced(**kwargs):  # make "\n" the overwhelming choice at every step
+        return original(**kwargs, sequence_bias={(newline,): 50.0})
+
+    eng.model.generate = forced
+    texts = eng.generate(PAIRS)
+    assert texts == [""] * len(PAIRS)  # the text before the line break is empty
+    per_row = eng.last_new_tokens / len(PAIRS)
+    assert per_row == (1 if stop else 10)

@@ -45,7 +45,8 @@ class HFEngine(Engine):
     def __init__(self, base_model: str, adapter: str | None = None, *, top_k: int = 200,
                  temperature: float = 0.8, max_new_tokens: int = 32, seed: int = 0,
                  device: str = "auto", dtype: str = "auto", merge: bool = True,
-                 min_new_tokens: int = 0):
+                 min_new_tokens: int = 0, cache_implementation: str | None = None,
+                 stop_at_newline: bool = True):
         if not base_model:
             raise ValueError("the hf engine needs mtg.base_model (a model id or local path)")
         self.base_model, self.adapter = base_model, adapter
@@ -53,6 +54,10 @@ class HFEngine(Engine):
         self.max_new_tokens, self.seed = max_new_tokens, seed
         self.device, self.dtype, self.merge = device, dtype, merge
         self.min_new_tokens = min_new_tokens  # > 0 only for fixed-length benchmarks
+        self.cache_implementation = cache_implementation  # e.g. "static" (see BENCHMARKS.md)
+        # a sequence is finished at its first line break (the text is one line); benchmarks
+        # turn this off to keep the number of new tokens fixed
+        self.stop_at_newline = stop_at_newline
         self.model = None
         self.tokenizer = None
         self.last_new_tokens = 0  # new tokens produced by the last generate() (benchmarks)
@@ -93,13 +98,18 @@ class HFEngine(Engine):
         tok = self.tokenizer
         enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=True)
         enc = {k: v.to(self.model.device) for k, v in enc.items()}
+        extra = {}
+        if self.cache_implementation:
+            extra["cache_implementation"] = self.cache_implementation
+        if self.stop_at_newline:
+            extra.update(stop_strings=["\n"], tokenizer=tok)
         torch.manual_seed(derive_seed(self.seed, *prompts))
         with torch.inference_mode():
             out = self.model.generate(
                 **enc, do_sample=True, top_k=self.top_k, temperature=self.temperature,
                 max_new_tokens=self.max_new_tokens, min_new_tokens=self.min_new_tokens or None,
                 pad_token_id=tok.pad_token_id,
-                eos_token_id=tok.eos_token_id,
+                eos_token_id=tok.eos_token_id, **extra,
             )
         new = out[:, enc["input_ids"].shape[1]:]
         if tok.pad_token_id is not None:
