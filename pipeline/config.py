@@ -38,6 +38,10 @@ class TextEncoderConfig:
     model: str = DEFAULT_TEXT_ENCODER  # sentence-transformers id/path, or "open_clip:<arch>:<pretrained>"
     batch_size: int = 256
     device: str = "cpu"
+    # float32 is fast; its results depend in the last bits on which captions share a batch.
+    # float64 (about 3x slower on CPU) makes embeddings, and so every similarity, bit-identical
+    # across batchings, runner modes and resumed runs.
+    dtype: str = "float32"
 
 
 @dataclass

@@ -35,10 +35,14 @@ def resolve_sentence_transformer(model: str) -> str:
 class TextEncoder:
     """Lazy, batched, L2-normalised text embeddings."""
 
-    def __init__(self, model: str, batch_size: int = 256, device: str = "cpu"):
+    def __init__(self, model: str, batch_size: int = 256, device: str = "cpu",
+                 dtype: str = "float32"):
+        if dtype not in ("float32", "float64", "float16", "bfloat16"):
+            raise ValueError(f"text_encoder.dtype {dtype!r}: use float32, float64, float16 or bfloat16")
         self.model = model
         self.batch_size = batch_size
         self.device = device
+        self.dtype = dtype
         self._st = None
         self._clip = None
 
@@ -60,13 +64,15 @@ class TextEncoder:
             parts = self.model[len(OPEN_CLIP_PREFIX):].split(":", 1)
             arch, pretrained = parts[0], (parts[1] if len(parts) > 1 else None)
             model = open_clip.create_model(arch, pretrained=pretrained or None, device=self.device)
-            model.eval()
+            model.to(getattr(torch, self.dtype)).eval()
             self._clip = (model, open_clip.get_tokenizer(arch), torch)
         else:
+            import torch
             from sentence_transformers import SentenceTransformer
 
             self._st = SentenceTransformer(resolve_sentence_transformer(self.model),
                                            device=self.device)
+            self._st.to(getattr(torch, self.dtype))
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of ``texts`` as a ``(n, d)`` float32 array, rows L2-normalised."""
@@ -82,7 +88,7 @@ class TextEncoder:
                                    show_progress_bar=False)
         else:
             vecs = self._encode_clip(sorted_texts)
-        out = np.empty_like(vecs, dtype=np.float32)
+        out = np.empty(vecs.shape, dtype=np.float32)
         out[order] = vecs
         return out
 
@@ -109,4 +115,4 @@ class TextEncoder:
 
 def make_text_encoder(cfg) -> TextEncoder:
     """Build the encoder described by a :class:`pipeline.config.TextEncoderConfig`."""
-    return TextEncoder(cfg.model, batch_size=cfg.batch_size, device=cfg.device)
+    return TextEncoder(cfg.model, batch_size=cfg.batch_size, device=cfg.device, dtype=cfg.dtype)

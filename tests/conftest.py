@@ -52,5 +52,17 @@ def demo_run(tmp_path_factory):
     corpus = root / "corpus.csv"
     shutil.copy(demo_corpus_path(), corpus)
     run = RunDir(root / "run")
-    run_build(BuildRequest(str(corpus), str(run.root)), Config())
+    run_build(BuildRequest(str(corpus), str(run.root)), reproducible_config())
     return run
+
+
+REPRODUCIBLE_YAML = "text_encoder:\n  dtype: float64\n"
+
+
+def reproducible_config():
+    """Config whose embeddings are bit-identical across batchings (see TextEncoderConfig.dtype)."""
+    from pipeline.config import Config
+
+    config = Config()
+    config.text_encoder.dtype = "float64"
+    return config
