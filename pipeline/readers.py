@@ -25,6 +25,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
+from filters.base import Drop
 from pipeline.config import CorpusConfig
 from pipeline.normalize import caption_id, normalize
 from pipeline.stages.base import (
@@ -35,7 +36,6 @@ from pipeline.stages.base import (
     drop_counter,
     reject_row,
 )
-from filters.base import Drop
 
 FORMATS = ("webvid", "cc3m", "csv", "jsonl", "parquet")
 WEBVID_REQUIRED = ("videoid", "page_dir", "name")

@@ -45,7 +45,6 @@ def demo_run(tmp_path_factory):
 
     from pipeline.build import BuildRequest, run_build
     from pipeline.commands.demo import demo_corpus_path
-    from pipeline.config import Config
     from pipeline.rundir import RunDir
 
     root = tmp_path_factory.mktemp("demo_run")

@@ -77,5 +77,6 @@ def test_in_memory_and_multi_processing_give_the_same_output(tmp_path, demo_run)
         sort = [(key, "ascending")] + [(c, "ascending") for c in cols
                                        if c != key and not a.schema.field(c).type.num_fields]
         assert a.sort_by(sort).equals(b.sort_by(sort)), table
-    counts = lambda m: [(s["name"], s["input"], s["kept"], s["dropped"]) for s in m["stages"]]
+    def counts(m):
+        return [(s["name"], s["input"], s["kept"], s["dropped"]) for s in m["stages"]]
     assert counts(mp.read_manifest()) == counts(single.read_manifest())

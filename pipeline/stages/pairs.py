@@ -17,13 +17,11 @@ import numpy as np
 from pipeline.config import TextEncoderConfig
 from pipeline.filter_sets import cheap_pair_filters, similarity_filter
 from pipeline.stages.base import (
-
     ApplyFilters,
     Stage,
     StageContext,
     WriteRejects,
     WriteTable,
-
     read_table,
 )
 from schemas import CAPTION_PAIRS
