@@ -76,3 +76,23 @@ def test_pair_from_captions_requires_one_word_difference():
         "Aerial shot of a lake.", "Aerial shot above a lake", "of", "above")
     with pytest.raises(ValueError, match="exactly one word"):
         pair_from_captions("Red car", "Blue bus")
+
+
+def test_cli_generate_on_a_csv(tmp_path):
+    import csv
+
+    from pipeline.cli import main
+
+    src = tmp_path / "pairs.csv"
+    src.write_text("txt1,txt2\nDandelion field,Rice field\nBlack bird,black bear\n")
+    out = tmp_path / "texts.csv"
+    assert main(["mtg", "generate", "--pairs", str(src), "--out", str(out), "--seed", "3"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["word1"], r["word2"]) for r in rows] == [("dandelion", "rice"), ("bird", "bear")]
+    assert [r["edit"] for r in rows] == RulesEngine(seed=3).generate(
+        [EditPair(r["txt1"], r["txt2"], r["word1"], r["word2"]) for r in rows])
+    assert {(r["engine"], r["seed"]) for r in rows} == {("rules", "3")}
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("txt1,txt2\nRed car,Blue bus\n")
+    assert main(["mtg", "generate", "--pairs", str(bad)]) == 2  # clear error, no traceback

@@ -119,3 +119,11 @@ def test_hf_engine_with_tiny_llama(tmp_path):
     for t in triplets:
         by_key.setdefault((t["pair_id"], t["direction"]), set()).add(t["edit"])
     assert all(len(texts) == 1 for texts in by_key.values())
+
+
+def test_rules_output_is_identical_across_runs(tmp_path):
+    def rows(sub):
+        _, _, triplets, _ = _run(tmp_path / sub, Config())
+        return sorted((t["triplet_id"], t["edit"]) for t in triplets)
+
+    assert rows("a") == rows("b")

@@ -7,6 +7,10 @@ backward swaps everything, when ``mtg.both_directions``). Candidates are grouped
 caption pair (as in the paper); groups are batched into a DoFn that loads the engine once per
 worker. Then the degenerate-text and negative-sentiment filters.
 
+Reproducibility: the ``rules`` engine and ``vllm`` (per-request seed) give the same text for a
+pair whatever the batching; the ``hf`` engine seeds each batch from its prompts, so its texts
+are reproducible for the same batches (see docs/MTG.md).
+
 Counting unit: candidate triplets (media pair x direction). Drop reasons: ``generation_error``
 (the engine could not produce a text for that pair), ``empty_text``, ``multiline_text``,
 ``long_text``, ``text_is_caption``, ``negative_sentiment``.
@@ -19,6 +23,7 @@ from typing import Iterator
 
 import apache_beam as beam
 
+from filters.base import Drop
 from filters.degenerate import DegenerateTextFilter
 from filters.sentiment import NegativeSentimentFilter
 from pipeline.config import MtgConfig
@@ -35,7 +40,6 @@ from pipeline.stages.base import (
     read_table,
     reject_row,
 )
-from filters.base import Drop
 from schemas import TRIPLETS
 
 STAGE = "triplets"
