@@ -3,7 +3,8 @@
 Paper defaults (CoVR-2, Sec. 3.1): 1 epoch, lr 3e-5, batch 128 (here: micro-batch x gradient
 accumulation), 100 linear warm-up steps then a constant rate. The loss covers only the response
 tokens (the edit and the end-of-sequence token); prompt and padding tokens are masked with -100.
-bf16 on GPU, fp32 on CPU. Writes the adapter, the tokenizer, ``report.json`` and ``loss_curve.png``.
+bf16 on GPU, fp32 on CPU. Writes the adapter, the tokenizer, ``report.json``, ``loss_curve.png``
+and the training set actually used (``training_examples.parquet``).
 """
 
 from __future__ import annotations
@@ -112,6 +113,16 @@ def plot_losses(losses: list[float], path: Path) -> None:
     plt.close(fig)
 
 
+def write_examples(examples: Sequence[MtgExample], path: Path) -> None:
+    """The merged, de-duplicated training set as Parquet (``schemas.MTG_EXAMPLES``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from schemas import MTG_EXAMPLES
+
+    pq.write_table(pa.Table.from_pylist([e.to_row() for e in examples], schema=MTG_EXAMPLES), path)
+
+
 def train(args: TrainArgs) -> dict:
     """Fine-tune, save adapter + tokenizer + report into ``args.out``; return the report."""
     import torch
@@ -173,6 +184,7 @@ def train(args: TrainArgs) -> dict:
     seconds = time.monotonic() - start
 
     model.save_pretrained(out)
+    write_examples(examples, out / "training_examples.parquet")
     tokenizer.padding_side = "left"
     tokenizer.save_pretrained(out)
     plot_losses(losses, out / "loss_curve.png")

@@ -2,6 +2,7 @@
 
 import json
 
+import pyarrow.parquet as pq
 import pytest
 
 from mtg_llm.data import MtgExample
@@ -37,7 +38,7 @@ def trained(tiny, tmp_path_factory):
 
 def test_train_writes_adapter_tokenizer_and_report(trained):
     for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json",
-                 "report.json", "loss_curve.png"):
+                 "report.json", "loss_curve.png", "training_examples.parquet"):
         assert (trained / name).is_file(), name
     assert (trained / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = json.loads((trained / "report.json").read_text())
@@ -45,6 +46,9 @@ def test_train_writes_adapter_tokenizer_and_report(trained):
     assert report["effective_batch"] == 8 and report["dtype"] == "float32"
     assert report["data"]["examples"] == report["data"]["loaded"] >= 101
     assert all(0 < loss < 20 for loss in report["losses"])
+    used = pq.read_table(trained / "training_examples.parquet")
+    assert used.num_rows == report["data"]["examples"]
+    assert "kites in the sky" in used.column("caption2").to_pylist()
     adapter_cfg = json.loads((trained / "adapter_config.json").read_text())
     assert set(adapter_cfg["target_modules"]) == {"q_proj", "v_proj"}
 
@@ -110,3 +114,22 @@ def test_generation_stops_at_the_first_line_break(tiny, stop):
     assert texts == [""] * len(PAIRS)  # the text before the line break is empty
     per_row = eng.last_new_tokens / len(PAIRS)
     assert per_row == (1 if stop else 10)
+
+
+def test_make_tiny_llm_script(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from transformers import AutoConfig, AutoTokenizer
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "make_tiny_llm.py"
+    spec = importlib.util.spec_from_file_location("make_tiny_llm", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main([str(tmp_path / "m"), "--vocab-size", "400", "--layers", "1"]) == 0
+    cfg = AutoConfig.from_pretrained(tmp_path / "m")
+    tok = AutoTokenizer.from_pretrained(tmp_path / "m")
+    assert cfg.model_type == "llama" and cfg.num_hidden_layers == 1
+    assert cfg.vocab_size == len(tok) <= 400
+    ids = tok("Forest in summer\n&&\nForest in winter")["input_ids"]
+    assert ids[0] == tok.bos_token_id and tok.decode(ids[1:]) == "Forest in summer\n&&\nForest in winter"

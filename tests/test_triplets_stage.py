@@ -4,8 +4,8 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import write_table
+
 from pipeline.config import Config
 from pipeline.rundir import RunDir
 from pipeline.stage_runner import run_stages
