@@ -6,6 +6,7 @@ Runs on CPU (fp32) and GPU (bf16). Sampling is reproducible for a given batch: b
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -61,6 +62,7 @@ class HFEngine(Engine):
         self.model = None
         self.tokenizer = None
         self.last_new_tokens = 0  # new tokens produced by the last generate() (benchmarks)
+        self._lock = threading.Lock()  # one generate at a time: shared model, global torch RNG
 
     def setup(self) -> None:
         if self.model is not None:
@@ -91,9 +93,14 @@ class HFEngine(Engine):
     def generate(self, pairs: Sequence[PairLike]) -> list[str]:
         if not pairs:
             return []
-        import torch
 
         self.setup()
+        with self._lock:
+            return self._generate_locked(pairs)
+
+    def _generate_locked(self, pairs: Sequence[PairLike]) -> list[str]:
+        import torch
+
         prompts = [format_prompt(p.txt1, p.txt2) for p in map(as_edit_pair, pairs)]
         tok = self.tokenizer
         enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=True)

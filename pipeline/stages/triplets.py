@@ -5,7 +5,8 @@ Each media pair gives a candidate triplet per direction (forward: media_id1/txt1
 backward swaps everything, when ``mtg.both_directions``). Candidates are grouped by
 ``(pair_id, direction)`` so that the text is generated once and shared by every media pair of that
 caption pair (as in the paper); groups are batched into a DoFn that loads the engine once per
-worker. Then the degenerate-text and negative-sentiment filters.
+worker process (shared by its threads through ``apache_beam.utils.shared``). Then the
+degenerate-text and negative-sentiment filters.
 
 Reproducibility: the ``rules`` engine and ``vllm`` (per-request seed) give the same text for a
 pair whatever the batching; the ``hf`` engine seeds each batch from its prompts, so its texts
@@ -22,6 +23,7 @@ import hashlib
 from typing import Iterator
 
 import apache_beam as beam
+from apache_beam.utils.shared import Shared
 
 from filters.base import Drop
 from filters.degenerate import DegenerateTextFilter
@@ -67,18 +69,25 @@ def candidates(row: dict, corpus: str, both_directions: bool) -> Iterator[dict]:
         }
 
 
+def _load_engine(cfg: MtgConfig):
+    from mtg_llm.engines import make_engine
+
+    engine = make_engine(cfg)
+    engine.setup()
+    return engine
+
+
 class GenerateTexts(beam.DoFn):
     """Batch of ``((pair_id, direction), [candidates])`` -> candidates with ``edit`` and the
     engine identity; pairs the engine cannot handle go to the rejects output."""
 
     def __init__(self, cfg: MtgConfig):
         self.cfg = cfg
+        self._shared = Shared()  # one engine (one model in memory) per worker process
 
     def setup(self):
-        from mtg_llm.engines import make_engine
-
-        self._engine = make_engine(self.cfg)
-        self._engine.setup()
+        cfg = self.cfg
+        self._engine = self._shared.acquire(lambda: _load_engine(cfg), tag=repr(cfg))
         self._identity = self._engine.identity()
         self._errors = drop_counter(STAGE, GENERATION_ERROR)
 
