@@ -5,6 +5,7 @@ from schemas.tables import (  # noqa: F401
     CAPTION_PAIRS,
     CAPTIONS,
     MEDIA_EMBEDDINGS,
+    MEDIA_METADATA,
     MEDIA_PAIRS,
     MTG_EXAMPLES,
     RECORDS,

@@ -129,6 +129,17 @@ MEDIA_EMBEDDINGS = pa.schema(
     ]
 )
 
+# --- per-media metadata (pipeline.metadata) -----------------------------------------------------
+#: author / categories / mature flag of one media item, e.g. from the CleanVid-15M map
+MEDIA_METADATA = pa.schema(
+    [
+        pa.field("media_id", pa.string(), nullable=False),  # the metadata file's id, as given
+        pa.field("author", pa.string()),  # null = unknown
+        pa.field("categories", pa.list_(pa.string())),  # null = unknown or none listed
+        pa.field("r18", pa.bool_()),  # mature-content flag; null = unknown
+    ]
+)
+
 # --- MTG-LLM training examples ------------------------------------------------------------------
 MTG_EXAMPLES = pa.schema(
     [
