@@ -65,3 +65,29 @@ def reproducible_config():
     config = Config()
     config.text_encoder.dtype = "float64"
     return config
+
+
+def triplet_row(pth1: str, pth2: str, **overrides) -> dict:
+    """A complete TRIPLETS row between two media ids (fields derived from the ids by default)."""
+    row = {
+        "pth1": pth1, "pth2": pth2, "edit": f"Turn {pth1} into {pth2}",
+        "txt1": f"caption of {pth1}", "txt2": f"caption of {pth2}", "sim_txt": 0.8, "scores": [],
+        "triplet_id": f"{pth1}>{pth2}", "corpus": "test", "media_kind": "video", "sim_media": 0.5,
+        "word1": "a", "word2": "b", "direction": "forward", "pair_id": f"{pth1}-{pth2}",
+        "engine": "rules", "model": "rules", "seed": 0,
+    }
+    row.update(overrides)
+    return row
+
+
+def write_run(root: Path, tables: dict[str, tuple[list[dict], pa.Schema]],
+              stages: list[dict] | None = None, config: dict | None = None):
+    """A run directory holding hand-written tables and a hand-written manifest."""
+    from pipeline.rundir import RunDir
+
+    run = RunDir(root)
+    for name, (rows, schema) in tables.items():
+        write_table(run.table(name), rows, schema)
+    run.write_manifest({"stages": stages or [], "config": config or {}, "config_hash": "test",
+                        "versions": {}})
+    return run
