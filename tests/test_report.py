@@ -1,0 +1,200 @@
+"""pipeline.report: the HTML report rendered by headless Chromium, the PNGs, the dataset card, and
+the no-data paths (empty tables, null similarities)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from conftest import triplet_row, write_run
+from pipeline.cli import main as cli_main
+from pipeline.report import dataset_style, load_report_data, triplets_per_target, word_changes, write_report
+from schemas import CAPTION_PAIRS, MEDIA_PAIRS, TRIPLETS
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+STAGES = [
+    {"name": "read", "input": 5012, "kept": 4987, "dropped": {"bad_column_count": 13, "duplicate_id": 12},
+     "seconds": 1.5, "info": {}},
+    {"name": "caption_filters", "input": 4987, "kept": 3120, "dropped": {"template": 1800, "profanity": 67},
+     "seconds": 0.9, "info": {}},
+    {"name": "mine", "input": 2900, "kept": 212, "dropped": {}, "seconds": 2.1, "info": {"capped_pairs": 4}},
+    {"name": "pair_filters", "input": 212, "kept": 40, "dropped": {"too_similar": 100, "oov": 72},
+     "seconds": 8.0, "info": {}},
+    {"name": "triplets", "input": 90, "kept": 84, "dropped": {"negative_sentiment": 6}, "seconds": 4.2,
+     "info": {}},
+]
+EVIL = '<script>document.title="pwned"</script>'
+
+
+def caption_pair(i: int, sim: float | None) -> dict:
+    return {"pair_id": f"p{i}", "caption_id1": f"a{i}", "caption_id2": f"b{i}", "txt1": "x y",
+            "txt2": "x z", "word1": "y", "word2": "z", "position": 1, "sim_txt": sim,
+            "media_ids1": ["v/1"], "media_ids2": ["v/2"]}
+
+
+def media_pair(i: int, sim: float | None) -> dict:
+    return {"pair_id": f"p{i}", "caption_id1": "a", "caption_id2": "b", "txt1": "x y", "txt2": "x z",
+            "word1": "y", "word2": "z", "sim_txt": 0.8, "media_id1": f"v/{i}", "media_id2": f"v/{i + 1}",
+            "sim_media": sim, "rank": 0, "media_kind": "video"}
+
+
+def full_run(root: Path, kind: str = "video"):
+    triplets = [triplet_row(f"{i // 50:06d}_x/{i}", f"{(i * 7) % 19:06d}_x/{900 + (i * 7) % 19}",
+                            edit=["Make it red", "Replace cat with dog", "Add a hat please"][i % 3],
+                            word1=["cat", "car", "sky"][i % 3], word2=["dog", "bus", "sea"][i % 3],
+                            media_kind=kind, corpus="toy", sim_txt=0.6 + (i % 30) / 100)
+                for i in range(84)]
+    triplets[0]["txt1"] = EVIL
+    triplets[0]["edit"] = "Swap <b>bold</b> & co"
+    caption_pairs = [caption_pair(i, None if i % 5 == 0 else 0.6 + (i % 35) / 100) for i in range(40)]
+    media_pairs = [media_pair(i, None if i % 4 == 0 else 0.3 + (i % 50) / 100) for i in range(45)]
+    return write_run(root, {"triplets": (triplets, TRIPLETS), "caption_pairs": (caption_pairs, CAPTION_PAIRS),
+                            "media_pairs": (media_pairs, MEDIA_PAIRS)},
+                     stages=STAGES, config={"corpus": {"name": "toy", "media_kind": kind},
+                                            "caption_filters": {"enabled": ["template", "mature"]}})
+
+
+class DomScan(HTMLParser):
+    """Collects images, funnel rows (data attributes and cell texts), no-data markers, scripts."""
+
+    def __init__(self):
+        super().__init__()
+        self.images: list[dict] = []
+        self.rows: dict[str, dict] = {}
+        self.nodata = 0
+        self.scripts = 0
+        self.text: list[str] = []
+        self._row: str | None = None
+        self._cell: dict | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img":
+            self.images.append(a)
+        elif tag == "script":
+            self.scripts += 1
+        elif tag == "tr" and "data-stage" in a:
+            self._row = a["data-stage"]
+            self.rows[self._row] = {}
+        elif tag == "td" and self._row is not None:
+            key = next((k[5:] for k in a if k in ("data-input", "data-kept", "data-dropped")), None)
+            self._cell = {"key": key, "attr": a.get(f"data-{key}") if key else None, "text": ""}
+        elif tag == "p" and a.get("class") == "nodata":
+            self.nodata += 1
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self._cell is not None and self._row is not None:
+            if self._cell["key"]:
+                self.rows[self._row][self._cell["key"]] = (self._cell["attr"], self._cell["text"].strip())
+            self._cell = None
+        elif tag == "tr":
+            self._row = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell["text"] += data
+
+
+def chromium(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'chromium-profile'}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=True)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (/usr/bin/chromium)")
+def test_report_renders_in_headless_chromium(tmp_path):
+    run = full_run(tmp_path / "run")
+    files = write_report(run, tmp_path / "report")
+    url = files.html.resolve().as_uri()
+    dom = chromium("--dump-dom", url, tmp_path=tmp_path).stdout
+    scan = DomScan()
+    scan.feed(dom)
+
+    # six figures, each a non-empty PNG data URI identical to the PNG written next to the HTML
+    assert len(scan.images) == 6 and scan.nodata == 0
+    for img in scan.images:
+        assert img["src"].startswith("data:image/png;base64,")
+        png = base64.b64decode(img["src"].split(",", 1)[1])
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
+        assert (files.html.parent / f"{img['id'][4:]}.png").read_bytes() == png
+    assert sorted(p.name for p in files.pngs) == sorted(f"{i['id'][4:]}.png" for i in scan.images)
+
+    # the funnel numbers are the manifest's, as attributes and as displayed text
+    assert list(scan.rows) == [s["name"] for s in STAGES]
+    for stage in STAGES:
+        row = scan.rows[stage["name"]]
+        dropped = sum(stage["dropped"].values())
+        assert row["input"] == (str(stage["input"]), f"{stage['input']:,}")
+        assert row["kept"] == (str(stage["kept"]), f"{stage['kept']:,}")
+        assert row["dropped"] == (str(dropped), f"{dropped:,}")
+
+    # captions and texts are escaped: shown as text, never executed
+    text = "".join(scan.text)
+    assert scan.scripts == 0 and EVIL in text and "Swap <b>bold</b> & co" in text
+    assert "toy: WebVid-CoVR-style dataset" in text
+
+    shot = tmp_path / "shot.png"
+    chromium("--window-size=1200,2000", f"--screenshot={shot}", url, tmp_path=tmp_path)
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(shot.read_bytes())).convert("L")
+    assert image.size == (1200, 2000)
+    low, high = image.getextrema()
+    assert high - low > 100  # not a blank page
+
+
+def test_dataset_card_counts_and_config(tmp_path, capsys):
+    run = full_run(tmp_path / "run")
+    assert cli_main(["report", "--run", str(run.root)]) == 0
+    out = capsys.readouterr().out
+    html_path = run.root / "report" / "report.html"
+    assert f"report: {html_path}" in out
+    card = (run.root / "report" / "DATASET_CARD.md").read_text()
+    assert card.startswith("# toy: WebVid-CoVR-style dataset")
+    assert "| triplets | 84 |" in card
+    assert "| distinct targets (pth2) | 19 |" in card
+    assert "| caption pairs (kept) | 40 |" in card
+    assert "| read | 5,012 | 4,987 | bad_column_count: 13, duplicate_id: 12 |" in card
+    assert "caption filters: template, mature" in card
+    assert '"media_kind": "video"' in card
+    data = load_report_data(run)
+    assert data.sim_txt.size == 32 and data.sim_media.size == 33  # nulls removed
+    per_target = triplets_per_target(data.triplets)
+    assert per_target.sum() == 84 and per_target.size == 19
+    assert word_changes(data.triplets, 2) == [("car", "bus", 28), ("cat", "dog", 28)]
+
+
+def test_image_runs_are_cc_coir_style(tmp_path):
+    run = full_run(tmp_path / "run", kind="image")
+    files = write_report(run)
+    assert "toy: CC-CoIR-style dataset" in files.html.read_text()
+    assert files.card.read_text().startswith("# toy: CC-CoIR-style dataset")
+    assert dataset_style("video") == "WebVid-CoVR-style" and dataset_style(None) == "CoVR-style"
+
+
+def test_empty_tables_and_null_similarities_show_no_data(tmp_path):
+    # no tables at all, only a manifest: funnel figure + table, every other figure "no data"
+    run = write_run(tmp_path / "empty", {}, stages=STAGES[:2], config={"corpus": {"media_kind": "video"}})
+    files = write_report(run)
+    page = files.html.read_text()
+    assert page.count('<p class="nodata">no data</p>') == 7  # 5 figures, word changes, sample
+    assert [p.name for p in files.pngs] == ["funnel.png"]
+    assert "| triplets | 0 |" in files.card.read_text()
+    # tables present but empty, or only null similarities
+    run = write_run(tmp_path / "nulls", {
+        "triplets": ([], TRIPLETS),
+        "caption_pairs": ([caption_pair(1, None), caption_pair(2, None)], CAPTION_PAIRS),
+        "media_pairs": ([media_pair(1, None)], MEDIA_PAIRS)}, stages=[])
+    files = write_report(run)
+    assert files.pngs == []
+    assert files.html.read_text().count('<p class="nodata">no data</p>') == 9  # + funnel figure and table
+    with pytest.raises(FileNotFoundError):
+        write_report(tmp_path / "absent")
