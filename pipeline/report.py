@@ -17,7 +17,6 @@ import html
 import io
 import json
 import string
-from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from importlib import metadata as importlib_metadata
@@ -187,10 +186,28 @@ def _render(draw: Callable[[Any], None], size=(6.4, 3.8)) -> bytes:
         plt.close(fig)
 
 
-def _integer_x(ax) -> None:
+def _thousands(axis) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+
+
+def _count_bars(ax, values: np.ndarray, color: str, max_span: int = 60) -> None:
+    """Distribution of positive integer ``values``: one bar per value when they span at most
+    ``max_span``, else a histogram with log-spaced bins on a log x axis (long tails stay visible)."""
     from matplotlib.ticker import MaxNLocator
 
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    lo, hi = int(values.min()), int(values.max())
+    if hi - lo <= max_span:
+        xs, counts = np.unique(values, return_counts=True)
+        ax.bar(xs, counts, color=color, width=0.8)
+        ax.set_xlim(lo - 1, hi + 1)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _thousands(ax.yaxis)
+    else:
+        edges = np.unique(np.geomspace(max(lo, 1), hi + 1, 40).astype(np.int64))
+        ax.hist(values, bins=edges, color=color)
+        ax.set_xscale("log")
 
 
 def funnel_figure(stages: list[dict]) -> Figure:
@@ -211,6 +228,7 @@ def funnel_figure(stages: list[dict]) -> Figure:
         ax.set_yticks(y, names)
         ax.set_xlim(0, max(max(inputs), max(kept), 1) * 1.3)
         ax.set_xlabel("items")
+        _thousands(ax.xaxis)
         ax.legend(loc="lower right", fontsize=8)
 
     return Figure("funnel", title, caption, _render(draw, (6.4, 0.5 * len(stages) + 1.5)))
@@ -239,16 +257,13 @@ def word_count_figure(edits: list[str]) -> Figure:
     caption = "Number of modification texts by word count (CoVR-2 Fig. A.2)."
     if not edits:
         return Figure("edit_words", title, caption, None)
-    counts = Counter(len(e.split()) for e in edits)
+    words = np.array([len(e.split()) for e in edits], dtype=np.int64)
 
     def draw(ax):
-        xs = sorted(counts)
-        ax.bar(xs, [counts[x] for x in xs], color="#457b9d", width=0.8)
-        _integer_x(ax)
+        _count_bars(ax, words, "#457b9d")
         ax.set_xlabel("words")
         ax.set_ylabel("texts")
-        ax.set_title(f"n = {len(edits):,}, mean = {np.mean([len(e.split()) for e in edits]):.2f} words",
-                     fontsize=9)
+        ax.set_title(f"n = {len(edits):,}, mean = {words.mean():.2f} words", fontsize=9)
 
     return Figure("edit_words", title, caption, _render(draw))
 
@@ -259,12 +274,8 @@ def per_target_figure(per_target: np.ndarray) -> Figure:
     caption = "Number of targets (pth2) by how many triplets point at them, log scale (CoVR-2 Fig. A.3)."
     if per_target.size == 0:
         return Figure("per_target", title, caption, None)
-    counts = Counter(per_target.tolist())
-
     def draw(ax):
-        xs = sorted(counts)
-        ax.bar(xs, [counts[x] for x in xs], color="#e76f51", width=0.9)
-        _integer_x(ax)
+        _count_bars(ax, per_target, "#e76f51")
         ax.set_yscale("log")
         ax.set_ylim(bottom=0.7)
         ax.set_xlabel("triplets per target")
