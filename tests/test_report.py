@@ -198,3 +198,21 @@ def test_empty_tables_and_null_similarities_show_no_data(tmp_path):
     assert files.html.read_text().count('<p class="nodata">no data</p>') == 9  # + funnel figure and table
     with pytest.raises(FileNotFoundError):
         write_report(tmp_path / "absent")
+
+
+@pytest.mark.slow
+def test_report_of_a_real_build(demo_run, tmp_path):
+    """The report of an actual ``build`` of the bundled demo corpus: whatever tables it has, the
+    funnel matches its manifest and every figure is either an image or "no data"."""
+    files = write_report(demo_run, tmp_path / "report")
+    page = files.html.read_text()
+    scan = DomScan()
+    scan.feed(page)
+    manifest = demo_run.read_manifest()
+    assert manifest["stages"]
+    for stage in manifest["stages"]:
+        row = scan.rows[stage["name"]]
+        assert row["input"][0] == str(stage["input"]) and row["kept"][0] == str(stage["kept"])
+    assert page.count('<figure data-figure') == 6
+    assert len(scan.images) == len(files.pngs) >= 2  # funnel and caption similarity at least
+    assert "sim_txt.png" in {p.name for p in files.pngs}
