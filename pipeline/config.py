@@ -57,6 +57,9 @@ class CaptionFilterConfig:
     )
     template_phrases: list[str] = field(default_factory=lambda: ["flag of"])
     profanity_allow: list[str] = field(default_factory=list)  # words better-profanity may not flag
+    # per-media metadata file (CleanVid-15M map or CSV/Parquet with an id column, see
+    # pipeline.metadata) whose r18 flag feeds the "mature" filter; None = use the corpus' own
+    metadata: str | None = None
 
 
 @dataclass

@@ -131,7 +131,7 @@ def run_stages(stages: Sequence[Stage], run: RunDir, config: Config, *, corpus_p
     reports: list[StageReport] = []
     upstream = corpus_fingerprint
     for stage in stages:
-        key = stage_key(stage, config, upstream)
+        key = stage_key(stage, config, upstream, stage.key_extra(config))
         checkpoint = run.read_checkpoint(stage.name)
         complete = all(run.table(t).is_dir() for t in stage.outputs)
         if not force and checkpoint and checkpoint.get("key") == key and complete:

@@ -110,3 +110,32 @@ def test_config_change_recomputes_downstream_only(tmp_path):
     config.caption_filters.min_words = 3
     reports = run_build(req, config)
     assert [r.skipped for r in reports] == [True, False, False, False]
+
+
+def test_metadata_r18_drops_mature_records(tmp_path):
+    """r18 from a CleanVid-style map joins on the full or the bare (videoid) media id."""
+    corpus = tmp_path / "c.csv"
+    corpus.write_text("videoid,page_dir,name\n"
+                      "1,p1,Young woman smiling\n2,p1,Old woman smiling\n"
+                      "3,p2,Young man smiling\n4,p2,Old man smiling\n5,p3,Young girl smiling\n")
+    metadata = tmp_path / "meta.csv"
+    metadata.write_text("id,author,categories,r18\n"
+                        "1,a,x,1\n"          # bare match -> mature
+                        "p2/3,a,x,true\n"    # full match -> mature
+                        "p9/4,a,x,1\np8/4,a,x,0\n"  # two ids end in /4: ambiguous, unknown
+                        "2,b,y,0\n")         # 5 is missing
+    config = Config()
+    config.caption_filters.metadata = str(metadata)
+    run = RunDir(tmp_path / "run")
+    run_build(BuildRequest(str(corpus), str(run.root), until="caption_filters"), config)
+    stage = run.read_manifest()["stages"][1]
+    assert stage["dropped"]["mature"] == 2
+    assert stage["info"]["metadata_full"] == 1 and stage["info"]["metadata_bare"] == 2
+    assert stage["info"]["metadata_ambiguous"] == 1 and stage["info"]["metadata_missing"] == 1
+    kept = {m for row in run.read_table("captions").to_pylist() for m in row["media_ids"]}
+    assert kept == {"p1/2", "p2/4", "p3/5"}
+    # changing the metadata file's content re-runs the stage
+    metadata.write_text("id,r18\n1,0\n")
+    reports = run_build(BuildRequest(str(corpus), str(run.root), until="caption_filters"), config)
+    assert [r.skipped for r in reports] == [True, False]
+    assert "mature" not in run.read_manifest()["stages"][1]["dropped"]

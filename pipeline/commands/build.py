@@ -21,6 +21,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mtg-endpoint", help="OpenAI-compatible completions URL (vllm engine)")
     parser.add_argument("--mtg-base-model", help="base causal LM id/path (hf and vllm engines)")
     parser.add_argument("--mtg-adapter", help="LoRA adapter folder from `covr-datagen mtg train`")
+    parser.add_argument("--metadata", help="per-media metadata (CleanVid-15M map or CSV/Parquet); "
+                        "its r18 flag drops mature content before mining")
     parser.add_argument("--force", action="store_true", help="recompute every stage")
     parser.add_argument("--until", metavar="STAGE", help="stop after this stage")
     parser.add_argument("--workers", type=int, metavar="N",
@@ -50,7 +52,8 @@ def config_from_args(args: argparse.Namespace):
     """Load the config file and apply command-line overrides."""
     from pipeline.config import load_config
 
-    overrides: dict = {"corpus": {}, "mining": {}, "text_encoder": {}, "media": {}, "mtg": {}}
+    overrides: dict = {"corpus": {}, "mining": {}, "text_encoder": {}, "media": {}, "mtg": {},
+                       "caption_filters": {}}
     for key, section, name in (("format", "corpus", "format"), ("id_col", "corpus", "id_col"),
                                ("caption_col", "corpus", "caption_col"),
                                ("media_col", "corpus", "media_col"),
@@ -62,7 +65,8 @@ def config_from_args(args: argparse.Namespace):
                                ("mtg_engine", "mtg", "engine"),
                                ("mtg_endpoint", "mtg", "endpoint"),
                                ("mtg_base_model", "mtg", "base_model"),
-                               ("mtg_adapter", "mtg", "adapter")):
+                               ("mtg_adapter", "mtg", "adapter"),
+                               ("metadata", "caption_filters", "metadata")):
         value = getattr(args, key, None)
         if value is not None:
             overrides[section][name] = value

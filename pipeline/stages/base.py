@@ -66,6 +66,10 @@ class Stage:
         """Add this stage's transforms to ``p``; write outputs with :class:`WriteTable`."""
         raise NotImplementedError
 
+    def key_extra(self, config: Config) -> str:
+        """Identity of inputs other than config and upstream tables (e.g. a side file's hash)."""
+        return ""
+
 
 # --- counting -----------------------------------------------------------------------------------
 def counter(stage: str, name: str):
