@@ -112,6 +112,7 @@ def run_stage(stage: Stage, ctx_args: dict, run: RunDir, config: Config, key: st
     report = _counts_to_report(stage, dict(iter_counts(result, stage.name)), seconds, key)
     checkpoint = report.to_manifest()
     run.commit(stage.name, staging, list(stage.outputs), checkpoint)
+    stage.after_commit(run, config)
     dropped = ", ".join(f"{k}={v:,}" for k, v in sorted(report.dropped.items())) or "none"
     print(f"[{stage.name}] input {report.input:,} -> kept {report.kept:,}; dropped: {dropped} "
           f"({seconds:.1f}s)", file=sys.stderr, flush=True)

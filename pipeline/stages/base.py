@@ -70,6 +70,9 @@ class Stage:
         """Identity of inputs other than config and upstream tables (e.g. a side file's hash)."""
         return ""
 
+    def after_commit(self, run: RunDir, config: Config) -> None:
+        """Side effects once the stage's outputs are committed (e.g. filling a shared cache)."""
+
 
 # --- counting -----------------------------------------------------------------------------------
 def counter(stage: str, name: str):
