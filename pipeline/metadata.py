@@ -284,20 +284,51 @@ def metadata_stats(table: pa.Table) -> dict:
 
 # --- lookup -------------------------------------------------------------------------------------
 class MetadataIndex:
-    """Resolve media ids of a run to rows of a metadata table (full id first, then bare id)."""
+    """Resolve media ids of a run to rows of a metadata table (full id first, then bare id).
+
+    :meth:`resolve_array` is columnar (pyarrow hash joins; use it for many ids); :meth:`resolve`
+    answers one id at a time from dictionaries built on first use.
+    """
 
     def __init__(self, table: pa.Table):
         self.table = table
-        ids = table["media_id"].to_pylist()
-        self._full = {mid: i for i, mid in enumerate(ids)}
-        self._bare: dict[str, int] = {}
-        for i, mid in enumerate(ids):
-            key = bare_id(mid)
-            self._bare[key] = -1 if key in self._bare and self._bare[key] != i else i
+        self._ids = _combined(table["media_id"])
+        self._bare_ids = _bare_array(self._ids)
+        repeated = pc.value_counts(self._bare_ids)
+        self._ambiguous = repeated.field("values").filter(pc.greater(repeated.field("counts"), 1))
+        self._full: dict[str, int] | None = None
+        self._bare: dict[str, int] | None = None
+
+    def resolve_array(self, media_ids: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+        """Row index (int64, null when unmatched) and how (``full``/``bare``/``ambiguous``/
+        ``missing``) for each of ``media_ids``."""
+        ids = _combined(media_ids).cast(pa.string())
+        full = pc.index_in(ids, value_set=self._ids)
+        bare_keys = _bare_array(ids)
+        bare = pc.index_in(bare_keys, value_set=self._bare_ids)
+        ambiguous = pc.fill_null(pc.is_in(bare_keys, value_set=self._ambiguous), False)
+        has_full, has_bare = pc.is_valid(full), pc.and_(pc.is_valid(bare), pc.invert(ambiguous))
+        null_row = pa.scalar(None, pa.int64())
+        rows = pc.if_else(has_full, pc.cast(full, pa.int64()),
+                          pc.if_else(has_bare, pc.cast(bare, pa.int64()), null_row))
+        how = pc.if_else(has_full, FULL, pc.if_else(has_bare, BARE,
+                                                   pc.if_else(ambiguous, AMBIGUOUS, MISSING)))
+        return rows, how
+
+    def resolve_many(self, media_ids: Iterable[str]) -> tuple[list[int | None], dict[str, int]]:
+        """Row indices of ``media_ids`` and how many were matched each way."""
+        rows, how = self.resolve_array(pa.array(list(media_ids), type=pa.string()))
+        tallies = {v["values"]: v["counts"] for v in pc.value_counts(how).to_pylist()}
+        return rows.to_pylist(), {k: int(tallies.get(k, 0)) for k in (FULL, BARE, AMBIGUOUS, MISSING)}
 
     def resolve(self, media_id: str) -> tuple[int | None, str]:
-        """``(row index or None, how)`` with ``how`` one of ``full``, ``bare``, ``ambiguous``,
-        ``missing``."""
+        """``(row index or None, how)`` for one media id (same rules as :meth:`resolve_array`)."""
+        if self._full is None:
+            self._full = {mid: i for i, mid in enumerate(self._ids.to_pylist())}
+            self._bare = {}
+            ambiguous = set(self._ambiguous.to_pylist())
+            for i, key in enumerate(self._bare_ids.to_pylist()):
+                self._bare.setdefault(key, -1 if key in ambiguous else i)
         row = self._full.get(media_id)
         if row is not None:
             return row, FULL
@@ -308,17 +339,18 @@ class MetadataIndex:
             return None, AMBIGUOUS
         return row, BARE
 
-    def resolve_many(self, media_ids: Iterable[str]) -> tuple[list[int | None], dict[str, int]]:
-        """Row indices of ``media_ids`` and how many were matched each way."""
-        rows: list[int | None] = []
-        how_counts = {FULL: 0, BARE: 0, AMBIGUOUS: 0, MISSING: 0}
-        for mid in media_ids:
-            row, how = self.resolve(mid)
-            rows.append(row)
-            how_counts[how] += 1
-        return rows, how_counts
-
     def get(self, media_id: str) -> dict | None:
         """The metadata row of ``media_id`` as a dict, or ``None`` when not found."""
         row, _ = self.resolve(media_id)
         return None if row is None else self.table.slice(row, 1).to_pylist()[0]
+
+
+def _combined(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks() if values.num_chunks else pa.array([], values.type)
+    return values
+
+
+def _bare_array(ids: pa.Array) -> pa.Array:
+    """:func:`bare_id` of every element (greedy match up to the last ``/``)."""
+    return pc.replace_substring_regex(ids, pattern="^.*/", replacement="")

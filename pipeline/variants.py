@@ -44,6 +44,12 @@ def _flat(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return values
 
 
+def _tally(how: pa.Array) -> dict[str, int]:
+    """How many ids were matched each way."""
+    tallies = {v["values"]: v["counts"] for v in pc.value_counts(how).to_pylist()}
+    return {k: int(tallies.get(k, 0)) for k in (FULL, BARE, AMBIGUOUS, MISSING)}
+
+
 def _shared_category(q_cats: pa.Array, t_cats: pa.Array) -> pa.Array:
     """Boolean per triplet: query and target categories intersect (case-insensitive)."""
     def exploded(cats: pa.Array) -> pa.Table:
@@ -63,15 +69,8 @@ def variant_masks(triplets: pa.Table, metadata: pa.Table) -> tuple[dict[str, pa.
     index = MetadataIndex(metadata)
     unique_ids = pc.unique(pa.chunked_array(
         triplets["pth1"].chunks + triplets["pth2"].chunks, type=pa.string()))
-    rows, how = [], []
-    for mid in unique_ids.to_pylist():
-        row, matched = index.resolve(mid)
-        rows.append(row)
-        how.append(matched)
-    unique_rows = pa.array(rows, type=pa.int64())
-    unique_how = pa.array(how, type=pa.string())
-    counts: dict = {"media_ids": {"distinct": len(unique_ids),
-                                  **{k: how.count(k) for k in (FULL, BARE, AMBIGUOUS, MISSING)}}}
+    unique_rows, unique_how = index.resolve_array(unique_ids)
+    counts: dict = {"media_ids": {"distinct": len(unique_ids), **_tally(unique_how)}}
 
     side_author, side_cats, matching, missing = {}, {}, {}, {}
     for side, column in SIDES:
@@ -80,8 +79,7 @@ def variant_masks(triplets: pa.Table, metadata: pa.Table) -> tuple[dict[str, pa.
         side_how = pc.take(unique_how, position)
         side_author[side] = _flat(pc.take(metadata["author"], side_rows))
         side_cats[side] = _flat(pc.take(metadata["categories"], side_rows))
-        tallies = {v["values"]: v["counts"] for v in pc.value_counts(side_how).to_pylist()}
-        matching[side] = {k: int(tallies.get(k, 0)) for k in (FULL, BARE, AMBIGUOUS, MISSING)}
+        matching[side] = _tally(side_how)
         found = pc.is_valid(side_rows)
         missing[side] = {
             "record": int(pc.sum(pc.invert(found)).as_py() or 0),

@@ -36,8 +36,9 @@ def webvid_ids(values: np.ndarray) -> pa.Array:
     return pa.array([f"{v // 50 * 50:06d}_{v // 50 * 50 + 49:06d}/{v}" for v in values.tolist()])
 
 
-def make_run(root: Path, n: int, seed: int) -> tuple[RunDir, Path]:
-    """A run directory with triplets / caption_pairs / media_pairs / manifest, and metadata CSV."""
+def make_run(root: Path, n: int, seed: int, extra_metadata: int = 0) -> tuple[RunDir, Path]:
+    """A run directory with triplets / caption_pairs / media_pairs / manifest, and a metadata CSV
+    covering the run's media plus ``extra_metadata`` rows of media not in the run."""
     rng = np.random.default_rng(seed)
     n_targets = max(2, int(n / 12.7))
     n_media = 2 * n_targets
@@ -71,7 +72,7 @@ def make_run(root: Path, n: int, seed: int) -> tuple[RunDir, Path]:
     meta = root / "cleanvid_map.csv"
     with open(meta, "w", encoding="utf-8") as fh:
         fh.write("id,description,duration,aspectratio,videourl,author,categories,framerate,r18\n")
-        for v in range(n_media):
+        for v in range(n_media + extra_metadata):
             cats = ", ".join(repr(str(c)) for c in CATEGORIES[rng.choice(len(CATEGORIES), 2, replace=False)])
             fh.write(f'{v},"clip {v}",PT00H00M10S,16:9,http://x/{v}.mp4,user{v % 997},"[{cats}]",25,'
                      f"{int(v % 50 == 0)}\n")
@@ -98,6 +99,8 @@ def main() -> int:
     parser.add_argument("--triplets", type=int, default=1_644_276)
     parser.add_argument("--workdir", default="/tmp/bench_datasets")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--extra-metadata", type=int, default=0,
+                        help="metadata rows for media outside the run (a full CleanVid map has ~15M)")
     parser.add_argument("--check", action="store_true", help="cross-check variant counts with pandas")
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args()
@@ -106,8 +109,8 @@ def main() -> int:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     t0 = time.perf_counter()
-    run, meta = make_run(root, args.triplets, args.seed)
-    results = {"triplets": args.triplets, "machine": platform.machine(), "python": platform.python_version(),
+    run, meta = make_run(root, args.triplets, args.seed, args.extra_metadata)
+    results = {"triplets": args.triplets, "metadata_rows_outside_run": args.extra_metadata, "machine": platform.machine(), "python": platform.python_version(),
                "generate_s": round(time.perf_counter() - t0, 2)}
     steps = {
         "variants": lambda: write_variants(run, meta, root / "variants"),

@@ -136,3 +136,17 @@ def test_index_full_then_bare_then_ambiguous():
     assert rows == [0, 0, None, None]
     assert how == {"full": 1, "bare": 1, "ambiguous": 1, "missing": 1}
     assert index.get("x/2002")["author"] == "b" and index.get("nope") is None
+
+
+def test_columnar_and_single_lookups_agree():
+    ids = ["1001", "pageA/2002", "p1/3003", "p2/3003", "4004", "x/4004"]
+    table = pa.Table.from_pylist([{"media_id": m, "author": None, "categories": None, "r18": None}
+                                  for m in ids], schema=MEDIA_METADATA)
+    index = MetadataIndex(table)
+    queries = ["1001", "z/1001", "2002", "pageA/2002", "p3/3003", "p1/3003", "4004", "y/4004",
+               "x/4004", "none", "a/b/1001", ""]
+    rows, how = index.resolve_array(pa.chunked_array([queries[:5], queries[5:]]))
+    assert list(zip(rows.to_pylist(), how.to_pylist())) == [index.resolve(q) for q in queries]
+    # "4004" and "x/4004" share the bare key "4004": only exact ids match them
+    assert index.resolve("y/4004") == (None, "ambiguous") and index.resolve("x/4004") == (5, "full")
+    assert index.resolve("a/b/1001") == (0, "bare")
