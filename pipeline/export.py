@@ -15,7 +15,6 @@ go to val. No target is in both files.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Iterator

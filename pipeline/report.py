@@ -18,8 +18,8 @@ import io
 import json
 import string
 from dataclasses import dataclass, field
-from importlib import resources
 from importlib import metadata as importlib_metadata
+from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
@@ -375,7 +375,8 @@ def _changes_table(changes: list[tuple[str, str, int]]) -> str:
         return NO_DATA
     rows = "".join(f"<tr><td>{_e(a)}</td><td>{_e(b)}</td><td class='num'>{_num(n)}</td></tr>"
                    for a, b, n in changes)
-    return f"<table id='word-changes'><tr><th>word1</th><th>word2</th><th class='num'>triplets</th></tr>{rows}</table>"
+    head = "<tr><th>word1</th><th>word2</th><th class='num'>triplets</th></tr>"
+    return f"<table id='word-changes'>{head}{rows}</table>"
 
 
 def sample_triplets(triplets: pa.Table, n: int, seed: int) -> list[dict]:
@@ -423,7 +424,8 @@ def render_html(data: ReportData, figures: list[Figure], sample: list[dict],
         + "".join(_figure_html(by_name[n]) for n in ("sim_txt", "sim_media", "edit_words", "per_target"))
         + "</div></section>",
         f"<section id='changes'><h2>Most frequent word changes</h2><div class='figures'>"
-        f"{_figure_html(by_name['word_changes'], heading=False)}<div>{_changes_table(changes)}</div></div></section>",
+        f"{_figure_html(by_name['word_changes'], heading=False)}"
+        f"<div>{_changes_table(changes)}</div></div></section>",
         f"<section id='samples'><h2>Sample of triplets</h2>{_sample_table(sample)}</section>",
         "<section id='config'><h2>Configuration</h2>"
         f"<p>config hash <code>{_e(data.manifest.get('config_hash', ''))}</code></p>"
@@ -456,10 +458,12 @@ def dataset_card(data: ReportData, changes: list[tuple[str, str, int]]) -> str:
         "| quantity | value |",
         "| --- | ---: |",
     ]
-    names = {"triplets": "triplets", "distinct_media": "distinct media", "distinct_queries": "distinct queries (pth1)",
+    names = {"triplets": "triplets", "distinct_media": "distinct media",
+             "distinct_queries": "distinct queries (pth1)",
              "distinct_targets": "distinct targets (pth2)", "distinct_texts": "distinct modification texts",
              "avg_text_chars": "mean text length (characters)", "avg_text_words": "mean text length (words)",
-             "avg_triplets_per_target": "mean triplets per target", "max_triplets_per_target": "max triplets per target",
+             "avg_triplets_per_target": "mean triplets per target",
+             "max_triplets_per_target": "max triplets per target",
              "caption_pairs": "caption pairs (kept)", "media_pairs": "media pairs (kept)"}
     lines += [f"| {label} | {_num(s.get(key))} |" for key, label in names.items()]
     lines += ["", "## Pipeline funnel", ""]
@@ -468,7 +472,8 @@ def dataset_card(data: ReportData, changes: list[tuple[str, str, int]]) -> str:
         lines += ["| stage | input | kept | dropped (reason: count) |", "| --- | ---: | ---: | --- |"]
         for st in stages:
             dropped = ", ".join(f"{r}: {n:,}" for r, n in sorted((st.get("dropped") or {}).items()))
-            lines.append(f"| {st['name']} | {st.get('input', 0):,} | {st.get('kept', 0):,} | {dropped or '-'} |")
+            lines.append(f"| {st['name']} | {st.get('input', 0):,} | {st.get('kept', 0):,} "
+                         f"| {dropped or '-'} |")
     else:
         lines.append("no data")
     lines += ["", "## Most frequent word changes", ""]

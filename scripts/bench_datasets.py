@@ -110,7 +110,8 @@ def main() -> int:
     root.mkdir(parents=True)
     t0 = time.perf_counter()
     run, meta = make_run(root, args.triplets, args.seed, args.extra_metadata)
-    results = {"triplets": args.triplets, "metadata_rows_outside_run": args.extra_metadata, "machine": platform.machine(), "python": platform.python_version(),
+    results = {"triplets": args.triplets, "metadata_rows_outside_run": args.extra_metadata,
+               "machine": platform.machine(), "python": platform.python_version(),
                "generate_s": round(time.perf_counter() - t0, 2)}
     steps = {
         "variants": lambda: write_variants(run, meta, root / "variants"),

@@ -8,8 +8,8 @@ import json
 import pandas as pd
 import pyarrow.dataset as pads
 import pytest
-
 from conftest import triplet_row, write_run
+
 from pipeline.cli import main as cli_main
 from pipeline.export import COVR_COLUMNS, export_covr_csv, scores_literal, split_targets, trainer_id_ok
 from schemas import TRIPLETS
@@ -127,11 +127,12 @@ def test_stage_triplets_load_with_datasets_and_pyarrow(tmp_path):
     """Triplets written by the real ``TripletStage`` (rules engine): both readers, the schema and
     the file metadata; then the export of them read back like the trainer."""
     datasets = pytest.importorskip("datasets")
+    from conftest import write_table
+
     from pipeline.config import Config
     from pipeline.rundir import RunDir
     from pipeline.stage_runner import run_stages
     from pipeline.stages.triplets import TripletStage
-    from conftest import write_table
     from schemas import MEDIA_PAIRS
 
     run = RunDir(tmp_path / "run")

@@ -11,8 +11,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-
 from conftest import triplet_row, write_run
+
 from pipeline.cli import main as cli_main
 from pipeline.report import dataset_style, load_report_data, triplets_per_target, word_changes, write_report
 from schemas import CAPTION_PAIRS, MEDIA_PAIRS, TRIPLETS

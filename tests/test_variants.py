@@ -7,11 +7,11 @@ import json
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import triplet_row, write_run
+
 from pipeline.cli import main as cli_main
-from pipeline.variants import VARIANTS, variant_masks
 from pipeline.metadata import load_metadata
+from pipeline.variants import VARIANTS, variant_masks
 from schemas import TRIPLETS
 
 # CleanVid-15M map layout, bare video ids except "pA/7" and the ambiguous "pA/8" / "pB/8"
