@@ -1,0 +1,155 @@
+"""Image encoders for middle frames. Every encoder has two steps:
+
+* ``prepare(frame)`` (CPU, cheap, no model needed): shrink a decoded RGB frame to the encoder's
+  input size. It runs in the decode workers, so only small arrays travel through the pipeline.
+* ``encode(batch)``: a batch of prepared frames -> L2-normalised float32 vectors.
+
+Encoders (``media.encoder``):
+
+* ``pixels`` / ``pixels-N`` (default, weight-free): the frame resized to NxN (16) RGB, centred and
+  L2-normalised. It measures near-duplicate *appearance* only (layout and colour), not semantics:
+  enough to prefer visually consistent pairs and to run the whole path offline; not CLIP.
+* ``open_clip:ARCH:PRETRAINED``: an open-clip image tower. ``ARCH`` is an open-clip model name or
+  the path of a model-config JSON (registered under its file stem); ``PRETRAINED`` a tag such as
+  ``openai`` (weights from the hub cache) or a local checkpoint path, or empty for random weights.
+  This is the paper's choice (CLIP) and the production setting. On CUDA it runs under fp16
+  autocast; vectors are normalised in float32.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+OPEN_CLIP_PREFIX = "open_clip:"
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm, as float32 (zero rows stay zero)."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _resize_crop(frame: np.ndarray, size: int, crop: bool) -> np.ndarray:
+    """Resize (shortest side to ``size`` then centre crop, or straight to size x size)."""
+    from PIL import Image
+
+    img = Image.fromarray(frame).convert("RGB")
+    if not crop:
+        return np.asarray(img.resize((size, size), Image.BILINEAR))
+    w, h = img.size
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    img = img.resize((nw, nh), Image.BICUBIC)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    return np.asarray(img.crop((left, top, left + size, top + size)))
+
+
+class PixelEncoder:
+    """Downsampled-pixel embedding (see the module docstring)."""
+
+    def __init__(self, size: int = 16):
+        if size < 2:
+            raise ValueError(f"pixels encoder size must be >= 2, got {size}")
+        self.size = size
+
+    @property
+    def identity(self) -> str:
+        """Stable name of this encoder (part of the cache key)."""
+        return f"pixels-{self.size}"
+
+    def setup(self) -> None:
+        """Nothing to load."""
+
+    def prepare(self, frame: np.ndarray) -> np.ndarray:
+        """The frame resized to size x size RGB."""
+        return _resize_crop(frame, self.size, crop=False)
+
+    def encode(self, prepared: Sequence[np.ndarray]) -> np.ndarray:
+        """Centred, L2-normalised pixel vectors."""
+        if len(prepared) == 0:
+            return np.zeros((0, self.size * self.size * 3), dtype=np.float32)
+        x = np.stack(prepared).reshape(len(prepared), -1).astype(np.float32) / 255.0
+        return l2_normalise(x - x.mean(axis=1, keepdims=True))
+
+
+def _register_arch(arch: str) -> str:
+    """Model name for ``arch``: a config JSON path is registered with open-clip first."""
+    if arch.endswith(".json"):
+        import open_clip
+
+        if not os.path.isfile(arch):
+            raise FileNotFoundError(f"open-clip model config {arch} not found")
+        open_clip.add_model_config(arch)
+        return os.path.splitext(os.path.basename(arch))[0]
+    return arch
+
+
+class OpenClipImageEncoder:
+    """open-clip image tower, loaded once on the configured device."""
+
+    def __init__(self, arch: str, pretrained: str | None, device: str = "cpu"):
+        self.arch, self.pretrained, self.device = arch, pretrained or None, device
+        self._model = None
+        self.name = _register_arch(arch)
+        import open_clip
+
+        cfg = open_clip.get_model_config(self.name)
+        if cfg is None:
+            raise ValueError(f"unknown open-clip model {arch!r}")
+        size = cfg["vision_cfg"].get("image_size", 224)
+        self.image_size = size if isinstance(size, int) else size[0]
+
+    @property
+    def identity(self) -> str:
+        """Stable name of this encoder (part of the cache key)."""
+        return f"{OPEN_CLIP_PREFIX}{self.name}:{self.pretrained or 'random'}"
+
+    def setup(self) -> None:
+        """Load the model (once)."""
+        if self._model is not None:
+            return
+        import open_clip
+        import torch
+
+        model = open_clip.create_model(self.name, pretrained=self.pretrained, device=self.device)
+        model.eval()
+        mean = getattr(model.visual, "image_mean", None) or open_clip.OPENAI_DATASET_MEAN
+        std = getattr(model.visual, "image_std", None) or open_clip.OPENAI_DATASET_STD
+        self._mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
+        self._model, self._torch = model, torch
+
+    def prepare(self, frame: np.ndarray) -> np.ndarray:
+        """Shortest side to the model's input size, centre crop (CLIP's preprocessing)."""
+        return _resize_crop(frame, self.image_size, crop=True)
+
+    def encode(self, prepared: Sequence[np.ndarray]) -> np.ndarray:
+        """Normalise pixels on the device, run the image tower, L2-normalise."""
+        self.setup()
+        torch = self._torch
+        if len(prepared) == 0:
+            return np.zeros((0, 0), dtype=np.float32)
+        x = torch.from_numpy(np.stack(prepared)).to(self.device, non_blocking=True)
+        x = (x.permute(0, 3, 1, 2).float() / 255.0 - self._mean) / self._std
+        cuda = str(self.device).startswith("cuda")
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=cuda):
+            feats = self._model.encode_image(x)
+        return l2_normalise(feats.float().cpu().numpy())
+
+
+def make_image_encoder(spec: str, device: str = "cpu"):
+    """Encoder for a ``media.encoder`` spec: ``pixels``, ``pixels-N`` or ``open_clip:ARCH:PRETRAINED``."""
+    if spec == "pixels" or spec.startswith("pixels-"):
+        try:
+            size = int(spec.split("-", 1)[1]) if "-" in spec else 16
+        except ValueError:
+            raise ValueError(f"bad pixels encoder spec {spec!r}: use pixels or pixels-N") from None
+        return PixelEncoder(size)
+    if spec.startswith(OPEN_CLIP_PREFIX):
+        arch, _, pretrained = spec[len(OPEN_CLIP_PREFIX):].partition(":")
+        return OpenClipImageEncoder(arch, pretrained or None, device)
+    raise ValueError(f"unknown media encoder {spec!r}: use 'pixels' or 'open_clip:ARCH:PRETRAINED'")
