@@ -27,9 +27,11 @@ def build_stages(config: Config) -> list[Stage]:
     from pipeline.stages.captions import CaptionFilterStage
     from pipeline.stages.corpus import ReadStage
     from pipeline.stages.mining import MiningStage
+    from pipeline.stages.media import media_stages
     from pipeline.stages.pairs import PairFilterStage
 
-    return [ReadStage(), CaptionFilterStage(), MiningStage(), PairFilterStage()]
+    return [ReadStage(), CaptionFilterStage(), MiningStage(), PairFilterStage(),
+            *media_stages(config)]
 
 
 def default_media_kind(fmt: str) -> str:
