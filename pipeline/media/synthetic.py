@@ -54,8 +54,9 @@ def clip_frames(caption: str, n_frames: int = 16, height: int = 48, width: int =
 
 
 def write_mp4(path: str, frames: list[np.ndarray], fps: int = 8, codec: str = "mpeg4",
-              bit_rate: int = 2_000_000) -> None:
-    """Encode RGB frames as an mp4 (``mpeg4`` = OpenCV's ``mp4v``; ``libx264`` for H.264)."""
+              bit_rate: int = 2_000_000, gop: int | None = None) -> None:
+    """Encode RGB frames as an mp4 (``mpeg4`` = OpenCV's ``mp4v``; ``libx264`` for H.264),
+    with a keyframe every ``gop`` frames when given."""
     import av
 
     if not frames:
@@ -67,6 +68,8 @@ def write_mp4(path: str, frames: list[np.ndarray], fps: int = 8, codec: str = "m
         stream = container.add_stream(codec, rate=Fraction(fps))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.bit_rate = bit_rate
+        if gop:
+            stream.codec_context.gop_size = gop
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
