@@ -95,7 +95,9 @@ TEMPLATES = (
 )
 
 _SYLLABLES = ("ka", "lo", "mi", "ren", "tu", "sa", "vo", "ni", "ber", "go", "la", "zen", "di",
-              "mar", "po", "ti", "ex", "or", "an", "ul", "fi", "qua", "shi", "bra")
+              "mar", "po", "ti", "ex", "or", "an", "ul", "fi", "qua", "shi", "bra", "ke", "ru",
+              "mo", "sel", "da", "vin", "ho", "ta", "nor", "pe", "lu", "gra", "ste", "ja", "wen",
+              "cor")  # 40 syllables, 2-5 per word: ~10^8 pseudo-words
 
 
 @dataclass
@@ -162,8 +164,9 @@ class _Sampler:
         out: list[str] = []
         seen: set[str] = set()
         while len(out) < n:
-            k = self.rng.integers(2, 5, size=n)
-            parts = self.rng.integers(0, len(syl), size=(n, 4))
+            before = len(out)
+            k = self.rng.integers(2, 6, size=n)
+            parts = self.rng.integers(0, len(syl), size=(n, 5))
             for kk, pp in zip(k.tolist(), parts):
                 word = "".join(syl[pp[:kk]])
                 if word not in seen and word not in known:
@@ -171,6 +174,9 @@ class _Sampler:
                     out.append(word)
                     if len(out) == n:
                         break
+            if len(out) - before < n // 100:
+                raise ValueError(f"cannot make {n:,} distinct rare words; lower "
+                                 "rare_vocab_per_caption")
         return out
 
     def word(self) -> str:
