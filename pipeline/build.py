@@ -29,9 +29,10 @@ def build_stages(config: Config) -> list[Stage]:
     from pipeline.stages.mining import MiningStage
     from pipeline.stages.media import media_stages
     from pipeline.stages.pairs import PairFilterStage
+    from pipeline.stages.triplets import TripletStage
 
     return [ReadStage(), CaptionFilterStage(), MiningStage(), PairFilterStage(),
-            *media_stages(config)]
+            *media_stages(config), TripletStage()]
 
 
 def default_media_kind(fmt: str) -> str:

@@ -40,19 +40,18 @@ def paper_examples() -> dict:
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory):
-    """A complete ``build`` of the bundled demo corpus (run once per test session)."""
+    """The demo (bundled corpus copied to ``corpus.csv``, synthetic clips under ``run/media``,
+    rules engine, float64 text embeddings), built once per test session."""
     import shutil
 
-    from pipeline.build import BuildRequest, run_build
-    from pipeline.commands.demo import demo_corpus_path
-    from pipeline.rundir import RunDir
+    from pipeline.commands.demo import demo_corpus_path, run_demo
 
     root = tmp_path_factory.mktemp("demo_run")
     corpus = root / "corpus.csv"
     shutil.copy(demo_corpus_path(), corpus)
-    run = RunDir(root / "run")
-    run_build(BuildRequest(str(corpus), str(run.root)), reproducible_config())
-    return run
+    config = reproducible_config()
+    config.corpus.name = "corpus"
+    return run_demo(root / "run", config, corpus=str(corpus))
 
 
 REPRODUCIBLE_YAML = "text_encoder:\n  dtype: float64\n"

@@ -62,6 +62,7 @@ def test_full_flow_matches_the_cli(tmp_path, demo_run):
     marker = tmp_path / "trainer_ran.txt"
     run_dir = tmp_path / "dag_run"
     conf = {"corpus": str(corpus), "run_dir": str(run_dir), "config": str(config),
+            "media_root": str(demo_run.root / "media"),
             "metadata": str(metadata), "val_fraction": 0.2,
             "trainer_command": f"{sys.executable} -c \"import pathlib,sys; "
                                f"assert pathlib.Path('{{export}}'.replace('.csv','_train.csv')).exists() "
@@ -74,6 +75,7 @@ def test_full_flow_matches_the_cli(tmp_path, demo_run):
                                "train_model": "success"}
     assert marker.read_text() == "ok"
     dag_run = RunDir(run_dir)
+    assert demo_run.count_rows("triplets") > 100
     assert dag_run.read_table("triplets").sort_by("triplet_id").equals(
         demo_run.read_table("triplets").sort_by("triplet_id"))
     assert (run_dir / "variants").is_dir()
