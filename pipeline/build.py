@@ -26,8 +26,8 @@ def build_stages(config: Config) -> list[Stage]:
     """The ordered stage list for ``config``: the one place the pipeline is assembled."""
     from pipeline.stages.captions import CaptionFilterStage
     from pipeline.stages.corpus import ReadStage
-    from pipeline.stages.mining import MiningStage
     from pipeline.stages.media import media_stages
+    from pipeline.stages.mining import MiningStage
     from pipeline.stages.pairs import PairFilterStage
     from pipeline.stages.triplets import TripletStage
 

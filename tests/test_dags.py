@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.commands.demo import demo_corpus_path
 from pipeline.rundir import RunDir
 from tests.conftest import REPRODUCIBLE_YAML
 
