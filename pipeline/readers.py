@@ -39,8 +39,6 @@ from pipeline.stages.base import (
 
 FORMATS = ("webvid", "cc3m", "csv", "jsonl", "parquet")
 WEBVID_REQUIRED = ("videoid", "page_dir", "name")
-_TRUE = {"1", "true", "yes", "y", "t"}
-_FALSE = {"0", "false", "no", "n", "f", ""}
 
 
 @dataclass(frozen=True)
@@ -200,18 +198,13 @@ class ReadParquetRowGroup(beam.DoFn):
 
 
 def _parse_bool(value: Any) -> bool | None:
-    if value is None:
+    """A flag column (``r18``): parsed like metadata flags; unparseable values are unknown."""
+    from pipeline.metadata import parse_flag
+
+    try:
+        return parse_flag(value)
+    except ValueError:
         return None
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return bool(value)
-    text = str(value).strip().casefold()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return None if text == "" else False
-    return None
 
 
 def _parse_float(value: Any) -> float | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
+import apache_beam as beam
 import numpy as np
 
 OPEN_CLIP_PREFIX = "open_clip:"
@@ -116,3 +117,20 @@ class TextEncoder:
 def make_text_encoder(cfg) -> TextEncoder:
     """Build the encoder described by a :class:`pipeline.config.TextEncoderConfig`."""
     return TextEncoder(cfg.model, batch_size=cfg.batch_size, device=cfg.device, dtype=cfg.dtype)
+
+
+
+class EmbedTexts(beam.DoFn):
+    """Batches of ``(key, text)`` -> ``(key, vector)``; the encoder is loaded once per worker."""
+
+    def __init__(self, encoder_cfg):
+        self.encoder_cfg = encoder_cfg
+
+    def setup(self):
+        self._encoder = make_text_encoder(self.encoder_cfg)
+        self._encoder.setup()
+
+    def process(self, batch):
+        vectors = self._encoder.encode([text for _, text in batch])
+        for (key, _), vec in zip(batch, vectors):
+            yield key, vec

@@ -1,11 +1,12 @@
 """faiss miner (the paper's method): embed every distinct caption, search the ``k`` nearest
 neighbours, keep neighbour pairs that differ by exactly one word.
 
-Embedding runs in parallel Beam workers (batched); the search needs every vector in one index,
-so vectors are gathered to a single worker (the one global step of this miner, as in the paper's
-single-GPU search). Index: exact inner product (``IndexFlatIP``) below ``flat_max`` captions,
-else an inverted file (``IndexIVFFlat``, ``nlist = 4*sqrt(n)`` rounded, ``nprobe`` probes),
-which keeps the raw float32 vectors (2M x 384 x 4 B = 3 GB) and searches in minutes on CPU.
+Embedding runs in parallel Beam workers (batched, :class:`pipeline.text_encoders.EmbedTexts`);
+the search needs every vector in one index, so vectors are gathered to a single worker (the one
+global step of this miner, as in the paper's single-GPU search). Index: exact inner product
+(``IndexFlatIP``) below ``flat_max`` captions, else an inverted file (``IndexIVFFlat``,
+``nlist = 4*sqrt(n)``, ``nprobe`` probes), which keeps the raw float32 vectors
+(2M x 384 x 4 B = 3 GB) and searches in minutes on CPU.
 
 Counting unit: distinct unordered neighbour pairs. Those that are not one-word pairs are dropped
 as ``not_one_word`` (counted, not written row by row: there are ~k per caption). Kept pairs carry
@@ -26,24 +27,7 @@ from pipeline.config import MiningConfig, TextEncoderConfig
 from pipeline.mining.exact import pair_row
 from pipeline.mining.masked_keys import WordIds, masked_keys
 from pipeline.stages.base import INPUT, KEPT, counter, drop_counter
-
-
-class EmbedCaptions(beam.DoFn):
-    """Batch of caption rows -> ``(row, vector)`` pairs, encoder loaded once per worker."""
-
-    def __init__(self, encoder_cfg: TextEncoderConfig):
-        self.encoder_cfg = encoder_cfg
-
-    def setup(self):
-        from pipeline.text_encoders import make_text_encoder
-
-        self._encoder = make_text_encoder(self.encoder_cfg)
-        self._encoder.setup()
-
-    def process(self, batch: list[dict]):
-        vectors = self._encoder.encode([row["normalized"] for row in batch])
-        for row, vec in zip(batch, vectors):
-            yield row, vec
+from pipeline.text_encoders import EmbedTexts
 
 
 def build_index(vectors: np.ndarray, index: str = "auto", nprobe: int = 16, flat_max: int = 200_000):
@@ -155,9 +139,10 @@ class MineKnn(beam.PTransform):
 
     def expand(self, captions):
         pairs = (captions
+                 | "WithText" >> beam.Map(lambda row: (row, row["normalized"]))
                  | "Batch" >> beam.BatchElements(min_batch_size=64,
                                                  max_batch_size=self.encoder_cfg.batch_size * 8)
-                 | "Embed" >> beam.ParDo(EmbedCaptions(self.encoder_cfg))
+                 | "Embed" >> beam.ParDo(EmbedTexts(self.encoder_cfg))
                  | "Gather" >> beam.combiners.ToList()
                  | "Search" >> beam.ParDo(SearchAndPair(self.stage, self.cfg)))
         rejects = captions.pipeline | "NoRejects" >> beam.Create([])

@@ -24,25 +24,8 @@ from pipeline.stages.base import (
     WriteTable,
     read_table,
 )
+from pipeline.text_encoders import EmbedTexts
 from schemas import CAPTION_PAIRS
-
-
-class EmbedTexts(beam.DoFn):
-    """Batch of ``(caption_id, text)`` -> ``(caption_id, vector)``."""
-
-    def __init__(self, encoder_cfg: TextEncoderConfig):
-        self.encoder_cfg = encoder_cfg
-
-    def setup(self):
-        from pipeline.text_encoders import make_text_encoder
-
-        self._encoder = make_text_encoder(self.encoder_cfg)
-        self._encoder.setup()
-
-    def process(self, batch):
-        vectors = self._encoder.encode([text for _, text in batch])
-        for (cid, _), vec in zip(batch, vectors):
-            yield cid, vec
 
 
 def _attach(first: bool):
