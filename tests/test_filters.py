@@ -104,6 +104,37 @@ def test_profanity_matches_better_profanity_exactly():
     assert flagged >= 5
 
 
+def test_profanity_screen_never_hides_what_better_profanity_flags():
+    """Swear words disguised with the library's own character variants, case and separators,
+    inside ordinary captions: the fast filter and the library agree on every one."""
+    import random
+
+    from better_profanity import Profanity
+
+    reference = Profanity()
+    reference.load_censor_words()
+    fast = ProfanityFilter()
+    fast.setup()
+    rng = random.Random(7)
+    words = sorted(str(v) for v in reference.CENSOR_WORDSET)
+    variants = reference.CHARS_MAPPING
+    base = ["Young woman smiling in the park", "Aerial view of the city at night", "Cat on a sofa"]
+    flagged = 0
+    for _ in range(600):
+        word = "".join(rng.choice(variants[c]) if c in variants and rng.random() < 0.4 else c
+                       for c in rng.choice(words))
+        word = word.upper() if rng.random() < 0.3 else word
+        word = word.replace(" ", rng.choice(["-", ", ", "  ", "."])) if rng.random() < 0.3 else word
+        word = ".".join(word) if rng.random() < 0.15 else word
+        parts = rng.choice(base).split()
+        pos = rng.randrange(len(parts) + 1)
+        caption = " ".join(parts[:pos] + [word] + parts[pos:])
+        expected = reference.contains_profanity(caption)
+        flagged += expected
+        assert (fast.check({"caption": caption}) is not None) == expected, caption
+    assert flagged > 200
+
+
 def test_profanity_allow_list():
     flt = ProfanityFilter(allow=["cock"])
     assert flt.check({"caption": "A cock in the farm"}) is None
