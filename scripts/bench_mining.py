@@ -1,0 +1,293 @@
+"""Benchmark caption-pair mining: the real ``covr-datagen build`` on synthetic WebVid-style corpora.
+
+For each size: generate the corpus (:mod:`pipeline.synth`, cached by size and seed), then run
+``covr-datagen build --until pair_filters`` with ``--mining exact`` in each runner mode
+(``direct``: default DirectRunner; ``workers2``: ``--workers 2``), and ``--mining faiss --until
+mine`` for the sizes in ``--faiss-sizes``. Each build is a subprocess; its wall time and the peak
+resident memory of its whole process tree (sum of RSS over the process and all descendants,
+polled every 0.2 s) are recorded together with the manifest's per-stage input/kept/dropped/seconds.
+faiss recall = pairs in both ``mined_pairs`` tables / pairs in exact's ``mined_pairs`` (before
+pair filters). Results go to ``--out`` as JSON and a Markdown table on stdout.
+
+Example::
+
+    nice -n 10 .venv/bin/python scripts/bench_mining.py --sizes 100000 1000000 2000000 \\
+        --faiss-sizes 100000 --workdir /tmp/bench --out /tmp/bench/bench_mining.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from pipeline.synth import SynthConfig, generate_captions, write_corpus  # noqa: E402
+
+MODES = {"direct": [], "workers2": ["--workers", "2"]}
+
+
+def tree_rss(proc) -> int:
+    """Resident bytes of psutil ``proc`` and all its descendants (vanished processes count 0)."""
+    import psutil
+
+    total = 0
+    for p in [proc] + proc.children(recursive=True):
+        try:
+            total += p.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return total
+
+
+def run_measured(cmd: list[str], log: Path, poll: float = 0.2) -> dict:
+    """Run ``cmd``, return wall seconds, peak tree RSS and exit code; output goes to ``log``."""
+    import psutil
+
+    start = time.monotonic()
+    with open(log, "w", encoding="utf-8") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT)
+        ps = psutil.Process(proc.pid)
+        peak = 0
+        while proc.poll() is None:
+            try:
+                peak = max(peak, tree_rss(ps))
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(poll)
+    return {"wall_s": round(time.monotonic() - start, 1), "peak_rss_gb": round(peak / 2**30, 2),
+            "rc": proc.returncode}
+
+
+def corpus_for(size: int, seed: int, workdir: Path) -> Path:
+    """The synthetic corpus of ``size`` captions (generated once, then reused)."""
+    path = workdir / f"synth_{size}_seed{seed}.csv"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        write_corpus(tmp, SynthConfig(captions=size, seed=seed))
+        tmp.rename(path)
+    return path
+
+
+def build_cmd(corpus: Path, out: Path, method: str, until: str, extra: list[str]) -> list[str]:
+    """The ``covr-datagen build`` command line used for one measurement."""
+    exe = Path(sys.executable).with_name("covr-datagen")
+    return [str(exe), "build", "--corpus", str(corpus), "--format", "webvid", "--out", str(out),
+            "--mining", method, "--until", until, "--force", *extra]
+
+
+def stages_of(run: Path) -> list[dict]:
+    """Per-stage ``name/input/kept/dropped/seconds`` from the run's manifest."""
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    return [{k: s[k] for k in ("name", "input", "kept", "dropped", "seconds")}
+            for s in manifest["stages"]]
+
+
+def pair_ids(run: Path) -> set[str]:
+    """The ``pair_id`` column of a run's ``mined_pairs`` table."""
+    import pyarrow.parquet as pq
+
+    return set(pq.read_table(run / "mined_pairs", columns=["pair_id"])["pair_id"].to_pylist())
+
+
+def bench_one(size: int, label: str, method: str, until: str, extra: list[str],
+              corpus: Path, workdir: Path, keep_runs: bool) -> dict:
+    """One measured build; returns its record (and leaves the run dir for recall)."""
+    run = workdir / f"run_{size}_{label}"
+    if run.exists():
+        shutil.rmtree(run)
+    cmd = build_cmd(corpus, run, method, until, extra)
+    print(f"[bench] {size:,} {label}: {' '.join(cmd)}", file=sys.stderr, flush=True)
+    result = run_measured(cmd, workdir / f"log_{size}_{label}.txt")
+    rec = {"size": size, "label": label, "method": method, "until": until,
+           "command": " ".join(cmd), **result}
+    if result["rc"] == 0:
+        rec["stages"] = stages_of(run)
+    print(f"[bench] -> {json.dumps({k: rec[k] for k in ('wall_s', 'peak_rss_gb', 'rc')})}",
+          file=sys.stderr, flush=True)
+    return rec
+
+
+def exact_pair_codes(tokens: list[list[str]]) -> np.ndarray:
+    """All one-word pairs ``i * n + j`` (``i < j``) by masked-key grouping (no hot-key cap)."""
+    from pipeline.mining.masked_keys import WordIds, masked_keys
+
+    n = len(tokens)
+    keys, cap, _ = masked_keys(tokens, WordIds())
+    order = np.argsort(keys, kind="stable")
+    keys, cap = keys[order], cap[order]
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    ends = np.concatenate([starts[1:], [len(keys)]])
+    codes = []
+    for a, b in zip(starts[ends - starts > 1], ends[ends - starts > 1]):
+        members = np.sort(cap[a:b])
+        i, j = np.triu_indices(len(members), 1)
+        codes.append(members[i] * n + members[j])
+    return np.unique(np.concatenate(codes)) if codes else np.zeros(0, dtype=np.int64)
+
+
+def gpu_knn(size: int, k: int, model_dir: str, seed_csv: str, batch: int = 1024) -> dict:
+    """Embedding + exact inner-product kNN (what faiss ``IndexFlatIP`` computes) with torch on
+    one GPU (CPU without one), and the recall of those neighbours against exact one-word
+    grouping. Captions are those the pipeline would mine: >= 2 words, no template words
+    (profanity not applied)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.normalize import normalize
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    rec: dict = {"size": size, "k": k,
+                 "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu"}
+
+    def step(name: str) -> None:
+        print(f"[gpu-knn {size:,}] {name} done at {time.monotonic() - t0:.1f}s", file=sys.stderr,
+              flush=True)
+
+    t0 = time.monotonic()
+    start = time.monotonic()
+    captions = generate_captions(SynthConfig(captions=size, seed_csv=seed_csv))
+    templates = {"abstract", "background", "concept"}
+    texts = sorted({t for t in map(normalize, captions)
+                    if len(t.split(" ")) >= 2 and not templates & set(t.split(" "))
+                    and "flag of" not in t})
+    rec["captions_mined"] = len(texts)
+    rec["generate_s"] = round(time.monotonic() - start, 1)
+    step("generate")
+    tokens = [t.split(" ") for t in texts]
+    start = time.monotonic()
+    exact = exact_pair_codes(tokens)
+    rec["exact_pairs"], rec["exact_s"] = int(len(exact)), round(time.monotonic() - start, 1)
+    step("exact grouping")
+
+    model = SentenceTransformer(model_dir, device=device)
+    model = model.half() if device == "cuda" else model.float()
+    model.encode(texts[:2048], batch_size=batch)  # warm-up
+    sync()
+    start = time.monotonic()
+    vecs = model.encode(texts, batch_size=batch, convert_to_tensor=True,
+                        normalize_embeddings=True)
+    sync()
+    rec["embed_s"] = round(time.monotonic() - start, 2)
+    rec["embed_per_s"] = round(len(texts) / rec["embed_s"])
+    step("embed")
+    start = time.monotonic()
+    n = len(texts)
+    neighbours = torch.empty((n, k + 1), dtype=torch.int64, device=device)
+    for s in range(0, n, 2048):
+        sims = vecs[s:s + 2048] @ vecs.T
+        neighbours[s:s + 2048] = sims.topk(k + 1, dim=1).indices
+    sync()
+    rec["knn_s"] = round(time.monotonic() - start, 2)
+    nb = neighbours.cpu().numpy()
+    rows = np.repeat(np.arange(n, dtype=np.int64), k + 1)
+    cols = nb.reshape(-1)
+    keep = cols != rows
+    found = np.unique(np.minimum(rows[keep], cols[keep]) * n + np.maximum(rows[keep], cols[keep]))
+    rec["knn_candidate_pairs"] = int(len(found))
+    rec["recall"] = round(float(np.isin(exact, found).mean()) if len(exact) else 1.0, 4)
+    step("knn + recall")
+    return rec
+
+
+def markdown(records: list[dict]) -> str:
+    """One row per measured build, per-stage seconds in the last column."""
+    lines = ["| captions | run | wall s | peak RSS GB | mined pairs | caption pairs | "
+             "per-stage seconds |", "| ---: | --- | ---: | ---: | ---: | ---: | --- |"]
+    for r in records:
+        if r.get("rc") != 0:
+            lines.append(f"| {r['size']:,} | {r['label']} | {r['wall_s']} | {r['peak_rss_gb']} | "
+                         f"failed (rc {r['rc']}) | | |")
+            continue
+        st = {s["name"]: s for s in r["stages"]}
+        mined = st.get("mine", {}).get("kept", "")
+        kept = st.get("pair_filters", {}).get("kept", "")
+        per = ", ".join(f"{s['name']} {s['seconds']:.0f}" for s in r["stages"])
+        extra = f" (recall vs exact {r['recall']:.3f})" if "recall" in r else ""
+        lines.append(f"| {r['size']:,} | {r['label']}{extra} | {r['wall_s']} | {r['peak_rss_gb']} "
+                     f"| {mined:,} | {kept if kept == '' else f'{kept:,}'} | {per} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 2_000_000])
+    ap.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    ap.add_argument("--faiss-sizes", type=int, nargs="*", default=[100_000],
+                    help="sizes at which to also run the faiss miner (CPU: hours at 1M)")
+    ap.add_argument("--faiss-mode", default="direct", choices=list(MODES))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workdir", default="/tmp/bench_mining")
+    ap.add_argument("--out", default=None, help="JSON results file (default: WORKDIR/bench.json)")
+    ap.add_argument("--keep-runs", action="store_true", help="keep run directories")
+    ap.add_argument("--gpu-knn", type=int, nargs="*", default=None, metavar="SIZE",
+                    help="instead of builds: GPU embedding + exact kNN + recall at these sizes "
+                         "(torch + sentence-transformers, CUDA when present; no Beam)")
+    ap.add_argument("--model-dir", default=None, help="--gpu-knn: sentence-transformers model dir")
+    ap.add_argument("--seed-csv", default="/work/shared/data/webvid10m_val.csv",
+                    help="--gpu-knn: seed captions of the synthetic corpus")
+    ap.add_argument("--k", type=int, default=100, help="--gpu-knn: neighbours per caption")
+    args = ap.parse_args(argv)
+
+    if args.gpu_knn:
+        results = []
+        for size in args.gpu_knn:
+            results.append(gpu_knn(size, args.k, args.model_dir, args.seed_csv))
+            print(json.dumps(results[-1]), flush=True)
+        if args.out:
+            Path(args.out).write_text(json.dumps(results, indent=1), encoding="utf-8")
+        return 0
+
+    import psutil
+
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out) if args.out else workdir / "bench.json"
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
+                       f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM",
+            "argv": sys.argv, "records": []}
+    records = meta["records"]
+    for size in args.sizes:
+        start = time.monotonic()
+        corpus = corpus_for(size, args.seed, workdir)
+        print(f"[bench] corpus {corpus} ({time.monotonic() - start:.0f}s)", file=sys.stderr)
+        exact_run = None
+        for label in args.modes:
+            rec = bench_one(size, f"exact_{label}", "exact", "pair_filters", MODES[label],
+                            corpus, workdir, args.keep_runs)
+            records.append(rec)
+            if rec["rc"] == 0 and exact_run is None:
+                exact_run = workdir / f"run_{size}_exact_{label}"
+            out.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        if size in args.faiss_sizes:
+            rec = bench_one(size, f"faiss_{args.faiss_mode}", "faiss", "mine",
+                            MODES[args.faiss_mode], corpus, workdir, args.keep_runs)
+            if rec["rc"] == 0 and exact_run is not None:
+                exact, found = pair_ids(exact_run), pair_ids(workdir / f"run_{size}_{rec['label']}")
+                rec["recall"] = len(exact & found) / max(len(exact), 1)
+                rec["faiss_only_pairs"] = len(found - exact)
+            records.append(rec)
+            out.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        if not args.keep_runs:
+            for label in [*(f"exact_{m}" for m in args.modes), f"faiss_{args.faiss_mode}"]:
+                shutil.rmtree(workdir / f"run_{size}_{label}", ignore_errors=True)
+    print(markdown(records))
+    print(f"[bench] results: {out}", file=sys.stderr)
+    return 0 if all(r["rc"] == 0 for r in records) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
