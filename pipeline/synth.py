@@ -14,9 +14,9 @@ Every distinct caption is one of three kinds (knobs in :class:`SynthConfig`):
 
 * **long tail** (``1 - family_frac - template_frac``): a seed caption's words, each re-drawn from
   the seed vocabulary (by frequency) with probability ``substitute``, and ``rare_words`` positions
-  (at most length - 1) given a rare pseudo-word (names, places, jargon: WebVid's vocabulary
-  keeps growing with its size). The rare words keep accidental one-word pairs between long-tail
-  captions linear in the corpus size instead of quadratic, as in a real corpus.
+  (at most length - 1 from 3 words on) given a rare pseudo-word (names, places, jargon:
+  WebVid's vocabulary keeps growing with its size). The rare words keep accidental one-word
+  pairs between long-tail captions linear in the corpus size instead of quadratic.
 * **one-word families** (``family_frac``): a long-tail base caption plus variants that replace one
   word with another seed-vocabulary word ("young woman smiling" ~ "old woman smiling"); a family
   varies one position (all members pair with each other) with probability ``family_clique``, else
@@ -115,7 +115,7 @@ class SynthConfig:
     template_alpha: float = 2.0  # template group size ~ s**-alpha on [2, template_max]
     template_max: int = 90
     substitute: float = 0.5  # long tail: probability that a seed word is re-drawn
-    rare_words: int = 2  # rare pseudo-words per caption of >= 2 words (0 = none)
+    rare_words: int = 2  # rare pseudo-words per long-tail caption (0 = none)
     rare_vocab_per_caption: float = 0.5  # rare pseudo-word pool size / captions
     shared_frac: float = 0.05  # share of captions used by several videos
     max_videos_per_caption: int = 5
@@ -210,7 +210,9 @@ class _Sampler:
         for i in range(n):
             if self.uniform() < self.substitute:
                 words[i] = self.word()
-        rare = min(rare, n - 1) if n > 1 else 0
+        # a 2-word caption with one common word would pair with every 2-word caption sharing
+        # that word (quadratic in corpus size), so short captions get rare words throughout
+        rare = min(rare, n) if n <= 2 else min(rare, n - 1)
         if rare:
             start = int(self.uniform() * n)
             step = 1 + int(self.uniform() * (n - 1))
