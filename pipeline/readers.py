@@ -28,6 +28,7 @@ from apache_beam.io.filesystems import FileSystems
 from filters.base import Drop
 from pipeline.config import CorpusConfig
 from pipeline.normalize import caption_id, normalize
+from pipeline.parquet_io import ReadParquetRows
 from pipeline.stages.base import (
     KEPT,
     REJECTS_TAG,
@@ -166,35 +167,6 @@ class ReadTextChunk(beam.DoFn):
         for offset, end in enumerate(ends):
             yield chunk.first_row + offset, data[prev:end].rstrip(b"\r")
             prev = end + 1
-
-
-def plan_parquet(path: str) -> list[tuple[str, int, int]]:
-    """``(file, row_group, first_row)`` for every row group of the Parquet file(s) at ``path``."""
-    import pyarrow.parquet as pq
-
-    files = sorted(m.path for m in FileSystems.match([path])[0].metadata_list) if any(
-        ch in path for ch in "*?[") else [path]
-    out, row = [], 0
-    for f in files:
-        with FileSystems.open(f) as fh:
-            meta = pq.ParquetFile(fh).metadata
-        for rg in range(meta.num_row_groups):
-            out.append((f, rg, row))
-            row += meta.row_group(rg).num_rows
-    return out
-
-
-class ReadParquetRowGroup(beam.DoFn):
-    """Emit ``(row_number, dict)`` for every row of one Parquet row group."""
-
-    def process(self, item: tuple[str, int, int]) -> Iterator[tuple[int, dict]]:
-        import pyarrow.parquet as pq
-
-        path, rg, first = item
-        with FileSystems.open(path) as fh:
-            table = pq.ParquetFile(fh).read_row_group(rg)
-        for offset, row in enumerate(table.to_pylist()):
-            yield first + offset, row
 
 
 def _parse_bool(value: Any) -> bool | None:
@@ -383,9 +355,7 @@ class ReadCorpus(beam.PTransform):
     def expand(self, pbegin):
         lay = self.layout
         if lay.format == "parquet":
-            raw = (pbegin | "PlanRowGroups" >> beam.Create(plan_parquet(self.path))
-                   | "SpreadRowGroups" >> beam.Reshuffle()
-                   | "ReadRowGroups" >> beam.ParDo(ReadParquetRowGroup()))
+            raw = pbegin | "ReadParquet" >> ReadParquetRows(self.path)
         else:
             quoted = lay.format in ("webvid", "csv")
             chunks = plan_text_chunks(self.path, skip_header=lay.header is not None, quoted=quoted)

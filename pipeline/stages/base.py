@@ -246,12 +246,16 @@ class WriteRejects(WriteTable):
 
 
 def read_table(p: beam.Pipeline, run: RunDir, table: str, label: str | None = None):
-    """Read a committed table of the run directory as dict rows."""
+    """Read a committed table of the run directory as dict rows, spread over the workers by
+    Parquet row group (see :mod:`pipeline.parquet_io`)."""
+    from pipeline.parquet_io import ReadParquetRows
+
     if not run.has_table(table):
         raise FileNotFoundError(
             f"stage input table {table!r} is missing from {run.root}; run the earlier stages first"
         )
-    return p | (label or f"Read {table}") >> beam.io.ReadFromParquet(run.table_glob(table))
+    return (p | (label or f"Read {table}") >> ReadParquetRows(run.table_glob(table))
+            | f"{label or table} rows" >> beam.Values())
 
 
 def keyed(fn: Callable[[dict], Any]) -> Callable[[dict], tuple[Any, dict]]:
