@@ -20,6 +20,7 @@ from pipeline.readers import corpus_fingerprint
 from pipeline.rundir import RunDir
 from pipeline.stage_runner import StageReport, run_stages
 from pipeline.stages.base import Stage
+from pipeline.text_encoders import resolve_dtype
 
 
 def build_stages(config: Config) -> list[Stage]:
@@ -60,6 +61,8 @@ def run_build(req: BuildRequest, config: Config) -> list[StageReport]:
         config.corpus.name = Path(req.corpus).stem
     if config.corpus.media_kind is None:
         config.corpus.media_kind = default_media_kind(config.corpus.format)
+    encoder = config.text_encoder
+    encoder.dtype = resolve_dtype(encoder.dtype, encoder.device)
     stages = build_stages(config)
     if req.until is not None:
         names = [s.name for s in stages]

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
 from pipeline.readers import FORMATS
+from pipeline.text_encoders import LOCAL_WORKERS_ENV
 
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``build`` and ``demo``."""
-    parser.add_argument("--config", help="YAML/JSON config file (see docs/CONFIG.md)")
+    parser.add_argument("--config", help="YAML/JSON config file; `covr-datagen config` prints "
+                                         "every key with its default")
     parser.add_argument("--mining", choices=["exact", "faiss"], help="mining method")
     parser.add_argument("--text-encoder", help="text encoder id/path or open_clip:ARCH:PRETRAINED")
     parser.add_argument("--media-root", help="folder holding the media files")
@@ -79,6 +82,8 @@ def beam_args_from(args: argparse.Namespace) -> list[str]:
     """Beam pipeline options: pass-through ones plus ``--workers`` sugar."""
     beam_args = list(getattr(args, "beam_args", []) or [])
     if getattr(args, "workers", None):
+        # worker processes inherit it: their CPU models split the cores instead of each taking all
+        os.environ[LOCAL_WORKERS_ENV] = str(args.workers)
         beam_args += ["--direct_running_mode=multi_processing",
                       f"--direct_num_workers={args.workers}",
                       "--default_sdk_harness_log_level=WARNING"]
