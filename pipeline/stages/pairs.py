@@ -24,7 +24,7 @@ from pipeline.stages.base import (
     WriteTable,
     read_table,
 )
-from pipeline.text_encoders import EmbedTexts
+from pipeline.text_encoders import EmbedKeyedTexts
 from schemas import CAPTION_PAIRS
 
 
@@ -32,7 +32,11 @@ def _attach(first: bool):
     def fn(element):
         cid, grouped = element
         vecs = list(grouped["vec"])
-        for pair in grouped["pair"]:
+        pairs = list(grouped["pair"])
+        if pairs and not vecs:
+            raise RuntimeError(f"caption {cid} of {len(pairs)} pair(s) got no embedding "
+                               f"(join {'1' if first else '2'}); first pair: {pairs[0]!r:.300}")
+        for pair in pairs:
             if first:
                 yield pair["caption_id2"], (pair, vecs[0])
             else:
@@ -58,10 +62,7 @@ class AttachTextSimilarity(beam.PTransform):
                  | "Endpoints" >> beam.FlatMap(lambda r: [(r["caption_id1"], r["txt1"]),
                                                         (r["caption_id2"], r["txt2"])])
                  | "DistinctCaptions" >> beam.Distinct())
-        vecs = (texts
-                | "BatchTexts" >> beam.BatchElements(min_batch_size=32,
-                                                     max_batch_size=self.encoder_cfg.batch_size * 4)
-                | "Embed" >> beam.ParDo(EmbedTexts(self.encoder_cfg)))
+        vecs = texts | "EmbedCaptions" >> EmbedKeyedTexts(self.encoder_cfg)
         by1 = todo | "KeyBy1" >> beam.Map(lambda r: (r["caption_id1"], r))
         halves = ({"vec": vecs, "pair": by1} | "Join1" >> beam.CoGroupByKey()
                   | "Attach1" >> beam.FlatMap(_attach(True)))
