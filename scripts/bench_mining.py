@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -36,37 +37,59 @@ import numpy as np  # noqa: E402
 from pipeline.synth import SynthConfig, generate_captions, write_corpus  # noqa: E402
 
 MODES = {"direct": [], "workers2": ["--workers", "2"]}
+#: the line ``build`` prints when a stage starts
+STAGE_START = re.compile(r"^\[(\w+)\] running")
 
 
-def tree_rss(proc) -> int:
-    """Resident bytes of psutil ``proc`` and all its descendants (vanished processes count 0)."""
+def tree_rss(proc) -> tuple[int, int]:
+    """Resident bytes of psutil ``proc`` alone and with all its descendants (vanished: 0)."""
     import psutil
 
-    total = 0
+    own = total = 0
     for p in [proc] + proc.children(recursive=True):
         try:
-            total += p.memory_info().rss
+            rss = p.memory_info().rss
         except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    return total
+            continue
+        total += rss
+        own = rss if p is proc else own
+    return own, total
 
 
 def run_measured(cmd: list[str], log: Path, poll: float = 0.2) -> dict:
-    """Run ``cmd``, return wall seconds, peak tree RSS and exit code; output goes to ``log``."""
+    """Run ``cmd``; return wall seconds, peak tree RSS (overall and per stage) and exit code.
+
+    Output goes to ``log``; the stage running at each poll is the last ``[name] running`` line
+    the build printed there, so each RSS sample is attributed to a stage. Per stage, the peak of
+    the whole process tree and of the launching (Beam runner) process alone are kept.
+    """
     import psutil
 
     start = time.monotonic()
-    with open(log, "w", encoding="utf-8") as fh:
+    per_stage: dict[str, int] = {}
+    driver: dict[str, int] = {}
+    stage = "startup"
+    with open(log, "w", encoding="utf-8") as fh, open(log, encoding="utf-8",
+                                                      errors="replace") as tail:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT)
         ps = psutil.Process(proc.pid)
-        peak = 0
         while proc.poll() is None:
+            for line in tail.readlines():
+                match = STAGE_START.match(line)
+                if match:
+                    stage = match.group(1)
             try:
-                peak = max(peak, tree_rss(ps))
+                own, rss = tree_rss(ps)
             except psutil.NoSuchProcess:
                 break
+            per_stage[stage] = max(per_stage.get(stage, 0), rss)
+            driver[stage] = max(driver.get(stage, 0), own)
             time.sleep(poll)
+    peak = max(per_stage.values(), default=0)
     return {"wall_s": round(time.monotonic() - start, 1), "peak_rss_gb": round(peak / 2**30, 2),
+            "peak_rss_gb_by_stage": {k: round(v / 2**30, 2) for k, v in per_stage.items()},
+            "runner_process_peak_rss_gb_by_stage": {k: round(v / 2**30, 2)
+                                                    for k, v in driver.items()},
             "rc": proc.returncode}
 
 
@@ -114,8 +137,8 @@ def bench_one(size: int, label: str, method: str, until: str, extra: list[str],
            "command": " ".join(cmd), **result}
     if result["rc"] == 0:
         rec["stages"] = stages_of(run)
-    print(f"[bench] -> {json.dumps({k: rec[k] for k in ('wall_s', 'peak_rss_gb', 'rc')})}",
-          file=sys.stderr, flush=True)
+    shown = ("wall_s", "peak_rss_gb", "peak_rss_gb_by_stage", "rc")
+    print(f"[bench] -> {json.dumps({k: rec[k] for k in shown})}", file=sys.stderr, flush=True)
     return rec
 
 
