@@ -3,7 +3,8 @@
 
 Similarity is computed once per distinct caption: the captions of surviving pairs are embedded
 in batches (encoder loaded once per worker) and joined back to the pairs by caption id
-(two CoGroupByKeys), so each caption is embedded once however many pairs it is in. Pairs that
+(two CoGroupByKeys carrying only pair ids and vectors, then one by pair id for the rows), so
+each caption is embedded once however many pairs it is in. Pairs that
 already carry ``sim_txt`` (the faiss miner computes it) are not re-embedded.
 
 Counting unit: mined pairs. Drop reasons: ``digit``, ``oov``, ``too_similar``, ``too_different``.
@@ -28,27 +29,54 @@ from pipeline.text_encoders import EmbedKeyedTexts
 from schemas import CAPTION_PAIRS
 
 
-def _attach(first: bool):
-    def fn(element):
-        cid, grouped = element
-        vecs = list(grouped["vec"])
-        pairs = list(grouped["pair"])
-        if pairs and not vecs:
-            raise RuntimeError(f"caption {cid} of {len(pairs)} pair(s) got no embedding "
-                               f"(join {'1' if first else '2'}); first pair: {pairs[0]!r:.300}")
-        for pair in pairs:
-            if first:
-                yield pair["caption_id2"], (pair, vecs[0])
-            else:
-                row, v1 = pair
-                row = dict(row)
-                row["sim_txt"] = float(np.dot(v1, vecs[0]))
-                yield row
-    return fn
+def _one_vector(cid: str, grouped: dict, side: str) -> np.ndarray:
+    vecs = list(grouped["vec"])
+    if not vecs:
+        entries = list(grouped[side])
+        raise RuntimeError(f"caption {cid} of {len(entries)} pair(s) got no embedding; "
+                           f"first entry: {entries[0]!r:.200}")
+    return vecs[0]
+
+
+def _first_vectors(element):
+    """Join by caption 1: ``(pair_id, caption_id2)`` -> ``(caption_id2, (pair_id, vector 1))``."""
+    cid, grouped = element
+    entries = list(grouped["pair"])
+    if not entries:
+        return
+    vec = _one_vector(cid, grouped, "pair").tobytes()
+    for pair_id, cid2 in entries:
+        yield cid2, (pair_id, vec)
+
+
+def _similarities(element):
+    """Join by caption 2: ``(pair_id, vector 1)`` -> ``(pair_id, cosine)``."""
+    cid, grouped = element
+    entries = list(grouped["half"])
+    if not entries:
+        return
+    vec2 = _one_vector(cid, grouped, "half")
+    for pair_id, vec1 in entries:
+        yield pair_id, float(np.dot(np.frombuffer(vec1, dtype=np.float32), vec2))
+
+
+def _with_similarity(element):
+    """Join by pair id: the pair row with ``sim_txt`` set."""
+    pair_id, grouped = element
+    rows, sims = list(grouped["row"]), list(grouped["sim"])
+    if len(rows) != 1 or len(sims) != 1:
+        raise RuntimeError(f"pair {pair_id}: {len(rows)} row(s) and {len(sims)} similarity(ies)")
+    row = dict(rows[0])
+    row["sim_txt"] = sims[0]
+    yield row
 
 
 class AttachTextSimilarity(beam.PTransform):
-    """Pairs -> the same pairs with ``sim_txt`` set (embedding each caption once)."""
+    """Pairs -> the same pairs with ``sim_txt`` set (embedding each caption once).
+
+    Only pair ids and caption-1 vectors (raw float32 bytes) travel through the two joins by
+    caption id; the full pair rows are shuffled once, in the final join by pair id.
+    """
 
     def __init__(self, encoder_cfg: TextEncoderConfig):
         super().__init__()
@@ -63,11 +91,15 @@ class AttachTextSimilarity(beam.PTransform):
                                                         (r["caption_id2"], r["txt2"])])
                  | "DistinctCaptions" >> beam.Distinct())
         vecs = texts | "EmbedCaptions" >> EmbedKeyedTexts(self.encoder_cfg)
-        by1 = todo | "KeyBy1" >> beam.Map(lambda r: (r["caption_id1"], r))
-        halves = ({"vec": vecs, "pair": by1} | "Join1" >> beam.CoGroupByKey()
-                  | "Attach1" >> beam.FlatMap(_attach(True)))
-        scored = ({"vec": vecs, "pair": halves} | "Join2" >> beam.CoGroupByKey()
-                  | "Attach2" >> beam.FlatMap(_attach(False)))
+        ids = todo | "PairIds" >> beam.Map(
+            lambda r: (r["caption_id1"], (r["pair_id"], r["caption_id2"])))
+        halves = ({"vec": vecs, "pair": ids} | "JoinCaption1" >> beam.CoGroupByKey()
+                  | "Vector1" >> beam.FlatMap(_first_vectors))
+        sims = ({"vec": vecs, "half": halves} | "JoinCaption2" >> beam.CoGroupByKey()
+                | "Cosine" >> beam.FlatMap(_similarities))
+        rows = todo | "KeyByPair" >> beam.Map(lambda r: (r["pair_id"], r))
+        scored = ({"row": rows, "sim": sims} | "JoinSimilarity" >> beam.CoGroupByKey()
+                  | "SetSimilarity" >> beam.FlatMap(_with_similarity))
         return (done, scored) | "AllScored" >> beam.Flatten()
 
 
