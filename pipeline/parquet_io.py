@@ -30,17 +30,22 @@ def plan_parquet(path: str) -> list[tuple[str, int, int]]:
     return out
 
 
+def row_group_rows(item: tuple[str, int, int]) -> Iterator[tuple[int, dict]]:
+    """``(row_number, dict)`` for every row of one planned row group ``(file, row_group, first_row)``."""
+    import pyarrow.parquet as pq
+
+    path, rg, first = item
+    with FileSystems.open(path) as fh:
+        table = pq.ParquetFile(fh).read_row_group(rg)
+    for offset, row in enumerate(table.to_pylist()):
+        yield first + offset, row
+
+
 class ReadParquetRowGroup(beam.DoFn):
     """Emit ``(row_number, dict)`` for every row of one Parquet row group."""
 
     def process(self, item: tuple[str, int, int]) -> Iterator[tuple[int, dict]]:
-        import pyarrow.parquet as pq
-
-        path, rg, first = item
-        with FileSystems.open(path) as fh:
-            table = pq.ParquetFile(fh).read_row_group(rg)
-        for offset, row in enumerate(table.to_pylist()):
-            yield first + offset, row
+        yield from row_group_rows(item)
 
 
 class ReadParquetRows(beam.PTransform):

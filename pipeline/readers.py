@@ -1,10 +1,13 @@
 """Corpus readers as Beam sources: WebVid CSV, Conceptual-Captions TSV, generic CSV/JSONL/Parquet.
 
 Text files are split into byte ranges at line boundaries by :func:`plan_text_chunks` (one pass
-counting newlines, so every line keeps its row number), then read in parallel by
-:class:`ReadTextChunk`. Each line is parsed by :class:`ParseRows` into a record (schema
-``schemas.RECORDS``) or a reject row with a reason; :class:`DropDuplicateIds` keeps the first row
-of each media id. One physical line is one row: a quoted field spanning lines is rejected as a
+counting newlines, so every line keeps its row number), Parquet files into row groups; these read
+units are spread over the workers. Each row is parsed by :class:`ParseRows` into a record (schema
+``schemas.RECORDS``) or a reject row with a reason. Duplicate media ids are found by shuffling
+only ``(media_id, row)`` pairs (:class:`FindDuplicateRows`); then every unit is read and parsed
+once more by :class:`EmitUniqueRecords`, which keeps each media id's first row and rejects the
+others — whole records are never shuffled (at 2M rows that shuffle held ~7 GB in the local
+runner's process). One physical line is one row: a quoted field spanning lines is rejected as a
 bad row, never silently joined.
 
 Reasons: ``blank_line``, ``undecodable``, ``bad_column_count``, ``bad_json``, ``missing_id``,
@@ -13,6 +16,7 @@ Reasons: ``blank_line``, ``undecodable``, ``bad_column_count``, ``bad_json``, ``
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import json
@@ -28,7 +32,7 @@ from apache_beam.io.filesystems import FileSystems
 from filters.base import Drop
 from pipeline.config import CorpusConfig
 from pipeline.normalize import caption_id, normalize
-from pipeline.parquet_io import ReadParquetRows
+from pipeline.parquet_io import plan_parquet, row_group_rows
 from pipeline.stages.base import (
     KEPT,
     REJECTS_TAG,
@@ -150,23 +154,40 @@ def plan_text_chunks(path: str, skip_header: bool, quoted: bool,
     return chunks
 
 
-class ReadTextChunk(beam.DoFn):
-    """Emit ``(row_number, raw_record_bytes)`` for every record of a :class:`TextChunk`."""
+def text_chunk_rows(chunk: TextChunk, quoted: bool) -> Iterator[tuple[int, bytes]]:
+    """``(row_number, raw_record_bytes)`` for every record of a :class:`TextChunk`."""
+    with FileSystems.open(chunk.path) as fh:
+        fh.seek(chunk.start)
+        data = fh.read(chunk.end - chunk.start)
+    ends = record_ends(data, quoted).tolist()
+    if not data.endswith(b"\n"):
+        ends.append(len(data))
+    prev = 0
+    for offset, end in enumerate(ends):
+        yield chunk.first_row + offset, data[prev:end].rstrip(b"\r")
+        prev = end + 1
+
+
+def unit_rows(unit: Any, quoted: bool) -> Iterator[tuple[int, Any]]:
+    """Rows of one read unit: a :class:`TextChunk`, or a Parquet ``(file, row_group, first_row)``."""
+    if isinstance(unit, TextChunk):
+        return text_chunk_rows(unit, quoted)
+    return row_group_rows(unit)
+
+
+def unit_first_row(unit: Any) -> int:
+    """Row number of a read unit's first row."""
+    return unit.first_row if isinstance(unit, TextChunk) else unit[2]
+
+
+class ReadUnits(beam.DoFn):
+    """``(unit_index, unit)`` -> ``(row_number, raw)`` for every row of the unit."""
 
     def __init__(self, quoted: bool):
         self.quoted = quoted
 
-    def process(self, chunk: TextChunk) -> Iterator[tuple[int, bytes]]:
-        with FileSystems.open(chunk.path) as fh:
-            fh.seek(chunk.start)
-            data = fh.read(chunk.end - chunk.start)
-        ends = record_ends(data, self.quoted).tolist()
-        if not data.endswith(b"\n"):
-            ends.append(len(data))
-        prev = 0
-        for offset, end in enumerate(ends):
-            yield chunk.first_row + offset, data[prev:end].rstrip(b"\r")
-            prev = end + 1
+    def process(self, element: tuple[int, Any]) -> Iterator[tuple[int, Any]]:
+        yield from unit_rows(element[1], self.quoted)
 
 
 def _parse_bool(value: Any) -> bool | None:
@@ -228,17 +249,25 @@ class ParseRows(beam.DoFn):
         return beam.pvalue.TaggedOutput(
             REJECTS_TAG, reject_row(self.stage, Drop(reason, detail), row, {"row": row, "raw": raw}))
 
+    def parse(self, row: int, raw: Any) -> tuple[dict | None, tuple[str, str] | None, Any]:
+        """``(record, None, None)``, or ``(None, (reason, detail), what to show in the reject)``.
+
+        Pure (no counting), so a second pass over the same rows reaches the same verdicts."""
+        fields, problem = self._fields(raw)
+        if problem:
+            return None, problem, raw
+        record, problem = self._record(row, fields)
+        if problem:
+            return None, problem, fields
+        return record, None, None
+
     def process(self, element: tuple[int, Any]):
         row, raw = element
         self._input.inc()
         self._progress.tick()
-        fields, problem = self._fields(raw)
+        record, problem, shown = self.parse(row, raw)
         if problem:
-            yield self._reject(problem[0], problem[1], row, raw)
-            return
-        record, problem = self._record(row, fields)
-        if problem:
-            yield self._reject(problem[0], problem[1], row, fields)
+            yield self._reject(problem[0], problem[1], row, shown)
             return
         yield record
 
@@ -320,26 +349,49 @@ class ParseRows(beam.DoFn):
         return rec, None
 
 
-class DropDuplicateIds(beam.DoFn):
-    """After grouping by media id: keep the first row, reject the others as ``duplicate_id``."""
+class FindDuplicateRows(beam.DoFn):
+    """``(media_id, rows)`` -> ``(unit_index, (row, first_row, media_id))`` for every row after
+    the first of a media id (the unit is the read unit holding that row)."""
 
-    def __init__(self, stage: str):
-        self.stage = stage
+    def __init__(self, first_rows: list[int]):
+        self.first_rows = first_rows
+
+    def process(self, element: tuple[str, Any]):
+        media_id, rows = element
+        rows = sorted(rows)
+        for row in rows[1:]:
+            yield bisect.bisect_right(self.first_rows, row) - 1, (row, rows[0], media_id)
+
+
+class EmitUniqueRecords(ParseRows):
+    """Second pass over one read unit: parse again (bad rows were rejected and counted by the
+    first pass), keep each media id's first row, reject the others as ``duplicate_id``."""
+
+    def __init__(self, stage: str, layout: CorpusLayout, quoted: bool):
+        super().__init__(stage, layout)
+        self.quoted = quoted
 
     def setup(self):
         self._kept = counter(self.stage, KEPT)
         self._dup = drop_counter(self.stage, "duplicate_id")
 
-    def process(self, element: tuple[str, Any]):
-        media_id, records = element
-        records = sorted(records, key=lambda r: r["row"])
-        self._kept.inc()
-        yield records[0]
-        for dup in records[1:]:
-            self._dup.inc()
-            yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject_row(
-                self.stage, Drop("duplicate_id", f"media id {media_id!r} first seen at row "
-                                 f"{records[0]['row']}"), dup["row"], dup))
+    def process(self, element: tuple[int, dict]):
+        _, grouped = element
+        duplicates = {row: (first, media_id) for row, first, media_id in grouped["dups"]}
+        for unit in grouped["unit"]:
+            for row, raw in unit_rows(unit, self.quoted):
+                record, problem, _ = self.parse(row, raw)
+                if problem:
+                    continue
+                if row in duplicates:
+                    first, media_id = duplicates[row]
+                    self._dup.inc()
+                    yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject_row(
+                        self.stage, Drop("duplicate_id", f"media id {media_id!r} first seen at "
+                                         f"row {first}"), row, record))
+                    continue
+                self._kept.inc()
+                yield record
 
 
 class ReadCorpus(beam.PTransform):
@@ -354,23 +406,28 @@ class ReadCorpus(beam.PTransform):
 
     def expand(self, pbegin):
         lay = self.layout
+        quoted = lay.format in ("webvid", "csv")
         if lay.format == "parquet":
-            raw = pbegin | "ReadParquet" >> ReadParquetRows(self.path)
+            plan = plan_parquet(self.path)
         else:
-            quoted = lay.format in ("webvid", "csv")
-            chunks = plan_text_chunks(self.path, skip_header=lay.header is not None, quoted=quoted)
-            raw = (pbegin | "PlanChunks" >> beam.Create(chunks)
-                   | "SpreadChunks" >> beam.Reshuffle()
-                   | "ReadChunks" >> beam.ParDo(ReadTextChunk(quoted)))
-        parsed = raw | "Parse" >> beam.ParDo(ParseRows(self.stage, lay)).with_outputs(
-            REJECTS_TAG, main="records")
-        deduped = (parsed.records
-                   | "KeyByMediaId" >> beam.Map(lambda r: (r["media_id"], r))
-                   | "GroupByMediaId" >> beam.GroupByKey()
-                   | "DropDuplicates" >> beam.ParDo(DropDuplicateIds(self.stage)).with_outputs(
-                       REJECTS_TAG, main="records"))
-        rejects = (parsed[REJECTS_TAG], deduped[REJECTS_TAG]) | "AllRejects" >> beam.Flatten()
-        return deduped.records, rejects
+            plan = plan_text_chunks(self.path, skip_header=lay.header is not None, quoted=quoted)
+        units = (pbegin | "PlanUnits" >> beam.Create(list(enumerate(plan)))
+                 | "SpreadUnits" >> beam.Reshuffle())
+        # pass 1: parse and reject bad rows; only (media id, row) pairs are shuffled
+        parsed = (units | "ReadRows" >> beam.ParDo(ReadUnits(quoted))
+                  | "Parse" >> beam.ParDo(ParseRows(self.stage, lay)).with_outputs(
+                      REJECTS_TAG, main="records"))
+        duplicates = (parsed.records
+                      | "MediaIdRow" >> beam.Map(lambda r: (r["media_id"], r["row"]))
+                      | "GroupByMediaId" >> beam.GroupByKey()
+                      | "DuplicateRows" >> beam.ParDo(
+                          FindDuplicateRows([unit_first_row(u) for u in plan])))
+        # pass 2: each unit again, with the rows to reject as duplicates
+        unique = ({"unit": units, "dups": duplicates} | "UnitsWithDuplicates" >> beam.CoGroupByKey()
+                  | "UniqueRecords" >> beam.ParDo(EmitUniqueRecords(self.stage, lay, quoted))
+                  .with_outputs(REJECTS_TAG, main="records"))
+        rejects = (parsed[REJECTS_TAG], unique[REJECTS_TAG]) | "AllRejects" >> beam.Flatten()
+        return unique.records, rejects
 
 
 def corpus_fingerprint(path: str) -> str:
