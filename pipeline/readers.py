@@ -397,8 +397,10 @@ class EmitUniqueRecords(ParseRows):
 class ReadCorpus(beam.PTransform):
     """Composite source: corpus file -> ``(records, rejects)``."""
 
-    def __init__(self, path: str, cfg: CorpusConfig, stage: str = "read"):
+    def __init__(self, path: str, cfg: CorpusConfig, stage: str = "read",
+                 chunk_bytes: int = 16 << 20):
         super().__init__()
+        self.chunk_bytes = chunk_bytes
         self.path = path
         self.cfg = cfg
         self.stage = stage
@@ -410,7 +412,8 @@ class ReadCorpus(beam.PTransform):
         if lay.format == "parquet":
             plan = plan_parquet(self.path)
         else:
-            plan = plan_text_chunks(self.path, skip_header=lay.header is not None, quoted=quoted)
+            plan = plan_text_chunks(self.path, skip_header=lay.header is not None, quoted=quoted,
+                                    chunk_bytes=self.chunk_bytes)
         units = (pbegin | "PlanUnits" >> beam.Create(list(enumerate(plan)))
                  | "SpreadUnits" >> beam.Reshuffle())
         # pass 1: parse and reject bad rows; only (media id, row) pairs are shuffled

@@ -128,3 +128,38 @@ def test_chunks_split_only_at_record_boundaries(tmp_path):
                                            ("12", 12.0), ("", None), ("soon", None)])
 def test_parse_duration(value, seconds):
     assert parse_duration(value) == seconds
+
+
+def test_duplicates_across_read_units_keep_the_first_row(tmp_path):
+    """Many tiny read units: duplicate ids in other units than their first row, bad rows between."""
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipeline.readers import ReadCorpus
+
+    lines = [b"name,page_dir,videoid"]
+    for i in range(40):
+        lines.append(b"caption number %d,p,%d" % (i, i % 13))  # ids repeat every 13 rows
+        if i % 7 == 3:
+            lines.append(b"bad,row")
+    corpus = tmp_path / "c.csv"
+    corpus.write_bytes(b"\n".join(lines) + b"\n")
+    cfg = Config().corpus
+    reader = ReadCorpus(str(corpus), cfg, chunk_bytes=48)
+    assert len(plan_text_chunks(str(corpus), True, True, chunk_bytes=48)) > 10
+    rows = [(i, line) for i, line in enumerate(lines[1:])]
+    first = {}
+    for row, line in rows:
+        if line != b"bad,row":
+            first.setdefault(line.rsplit(b",", 1)[1], row)
+    kept = sorted(first.values())
+    dups = sorted(row for row, line in rows
+                  if line != b"bad,row" and first[line.rsplit(b",", 1)[1]] != row)
+    with beam.Pipeline() as p:
+        records, rejects = p | reader
+        assert_that(records | beam.Map(lambda r: r["row"]), equal_to(kept), label="kept")
+        assert_that(rejects | beam.Filter(lambda r: r["reason"] == "duplicate_id")
+                    | beam.Map(lambda r: int(r["item_id"])), equal_to(dups), label="dups")
+        assert_that(rejects | beam.Filter(lambda r: r["reason"] == "bad_column_count")
+                    | beam.Map(lambda r: 1), equal_to([1] * 6), label="bad")
+    assert len(kept) == 13 and len(dups) == 27
