@@ -400,10 +400,10 @@ class ReadCorpus(beam.PTransform):
     def __init__(self, path: str, cfg: CorpusConfig, stage: str = "read",
                  chunk_bytes: int = 16 << 20):
         super().__init__()
-        self.chunk_bytes = chunk_bytes
         self.path = path
         self.cfg = cfg
         self.stage = stage
+        self.chunk_bytes = chunk_bytes
         self.layout = inspect_corpus(path, cfg)
 
     def expand(self, pbegin):

@@ -14,10 +14,11 @@ until :meth:`TextEncoder.setup`.
 
 Precision (``text_encoder.dtype``): ``float32``/``float64``/``float16``/``bfloat16`` cast the
 weights; ``mixed-bfloat16`` keeps float32 weights and runs the matrix products in bfloat16
-(``torch.autocast``), about 2.5x faster than float32 on CPUs with AMX or AVX512-BF16 and within
-~0.003 of its cosines (docs/BENCHMARKS.md); ``auto`` (default) is ``mixed-bfloat16`` where the
-hardware multiplies bfloat16 natively (such CPUs, CUDA GPUs that support it) and ``float32``
-elsewhere, decided by :func:`resolve_dtype` on the machine that launches the build.
+(``torch.autocast``), 2.7x faster than float32 on the dev CPU (AMX-BF16) and within ~0.003
+of its cosines (docs/BENCHMARKS.md, Text encoder precision); ``auto`` (default) is
+``mixed-bfloat16`` where the hardware multiplies bfloat16 natively (CPUs with AMX or
+AVX512-BF16, CUDA GPUs that support it) and ``float32`` elsewhere, decided by
+:func:`resolve_dtype` on the machine that launches the build.
 
 CPU threads: ``text_encoder.threads`` (0 = the machine's cores divided by the number of local
 Beam worker processes, so ``--workers N`` does not oversubscribe the cores).
@@ -183,7 +184,6 @@ def make_text_encoder(cfg) -> TextEncoder:
     """Build the encoder described by a :class:`pipeline.config.TextEncoderConfig`."""
     return TextEncoder(cfg.model, batch_size=cfg.batch_size, device=cfg.device, dtype=cfg.dtype,
                        threads=cfg.threads)
-
 
 
 class EmbedTexts(beam.DoFn):
