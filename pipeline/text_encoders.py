@@ -208,24 +208,3 @@ class EmbedTexts(beam.DoFn):
 def text_bucket(key: str, buckets: int) -> int:
     """Stable bucket of a string key (the same in every process, unlike ``hash``)."""
     return zlib.crc32(key.encode("utf-8")) % buckets
-
-
-class EmbedKeyedTexts(beam.PTransform):
-    """Distinct ``(str key, text)`` -> ``(key, vector)``, batched by a GroupByKey on a stable hash
-    of the key into ``text_encoder.embed_buckets`` groups (each sorted by key).
-
-    Which texts share a batch, and so every float32 result, does not depend on runner timing or
-    on the number of workers (``beam.BatchElements`` sizes batches adaptively).
-    """
-
-    def __init__(self, encoder_cfg):
-        super().__init__()
-        self.encoder_cfg = encoder_cfg
-
-    def expand(self, keyed_texts):
-        buckets = max(1, int(self.encoder_cfg.embed_buckets))
-        return (keyed_texts
-                | "ToBucket" >> beam.Map(lambda kv: (text_bucket(kv[0], buckets), kv))
-                | "GroupBuckets" >> beam.GroupByKey()
-                | "SortBucket" >> beam.Map(lambda group: sorted(group[1]))
-                | "Embed" >> beam.ParDo(EmbedTexts(self.encoder_cfg)))

@@ -62,24 +62,39 @@ def test_workers_flag_tells_worker_processes_how_many_share_the_cores(monkeypatc
     assert "--direct_num_workers=3" in args and os.environ[LOCAL_WORKERS_ENV] == "3"
 
 
-def test_keyed_embedding_in_beam_returns_every_key_once_with_its_vector():
+def test_vector_files_hold_every_caption_once_and_give_pair_cosines(tmp_path):
     import apache_beam as beam
     from apache_beam.testing.util import assert_that
 
     from pipeline.config import TextEncoderConfig
-    from pipeline.text_encoders import EmbedKeyedTexts
+    from pipeline.text_vectors import AttachCosine, CaptionVectors, EmbedToVectorFiles
 
     texts = {f"c{i:03d}": f"{a} number {i}" for i, (a, _) in enumerate(PAIRS * 5)}
+    ids = sorted(texts)
+    pairs = [{"pair_id": f"{a}-{b}", "caption_id1": a, "caption_id2": b}
+             for a, b in zip(ids, ids[1:] + ids[:1])]
     cfg = TextEncoderConfig(dtype="float64", embed_buckets=3)
-    expected = TextEncoder(cfg.model, dtype="float64").encode(list(texts.values()))
-    expected = dict(zip(texts, expected))
+    expected = dict(zip(texts, TextEncoder(cfg.model, dtype="float64").encode(list(texts.values()))))
+    folder = str(tmp_path / "vectors")
 
     def check(got):
-        got = list(got)
-        assert sorted(k for k, _ in got) == sorted(texts)
-        for key, vec in got:
-            np.testing.assert_allclose(vec, expected[key], atol=1e-6)
+        got = {r["pair_id"]: r["sim_txt"] for r in got}
+        assert sorted(got) == sorted(p["pair_id"] for p in pairs)
+        for p in pairs:
+            want = float(np.dot(expected[p["caption_id1"]], expected[p["caption_id2"]]))
+            assert abs(got[p["pair_id"]] - want) < 1e-6
 
     with beam.Pipeline() as p:
-        out = (p | beam.Create(sorted(texts.items())) | EmbedKeyedTexts(cfg))
-        assert_that(out, check)
+        # every caption arrives twice (as in pairs): each is embedded and stored once
+        endpoints = p | "Texts" >> beam.Create(sorted(texts.items()) * 2)
+        summaries = endpoints | EmbedToVectorFiles(cfg, folder)
+        scored = (p | "Pairs" >> beam.Create(pairs)
+                  | beam.ParDo(AttachCosine(folder, 3), summaries=beam.pvalue.AsList(summaries)))
+        assert_that(scored, check)
+
+    stored = CaptionVectors(folder, 3)
+    for cid in ids:
+        np.testing.assert_allclose(stored.vector(cid), expected[cid], atol=1e-6)
+    assert sum(len(stored._bucket(b)[0]) for b in range(3)) == len(texts)
+    with pytest.raises(RuntimeError, match="no vector"):
+        stored.vector("c999")

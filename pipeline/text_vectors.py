@@ -1,0 +1,148 @@
+"""Caption vectors shared through files instead of shuffles.
+
+The similarity filter needs one embedding per distinct caption and a dot product per pair.
+Shuffling the vectors to the pairs (joins by caption id) moved ~2 GB through Beam's local
+runner at 2M captions and held it in the runner's memory. Here the vectors never enter a
+PCollection:
+
+1. :class:`EmbedToVectorFiles` groups ``(caption_id, text)`` by a stable hash of the id into
+   ``text_encoder.embed_buckets`` buckets, embeds each bucket's distinct captions (sorted by id,
+   so which texts share a batch never depends on runner timing) and writes them as two ``.npy``
+   files under a scratch folder (the stage's staging folder, removed when the stage commits).
+   It emits one small summary per bucket.
+2. :class:`CaptionVectors` reads a bucket's files on first use (memory-mapped when local) and
+   looks captions up by binary search; :func:`AttachCosine` uses it for ``sim_txt`` per pair,
+   taking the summaries as a side input, so every file exists before a pair is scored and a
+   caption missing from its bucket is a loud error.
+
+Files are written to a temporary name and renamed, so a retried bundle rewrites the same
+bucket deterministically and a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Iterable, Iterator
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline.text_encoders import make_text_encoder, text_bucket
+
+
+def bucket_paths(folder: str, bucket: int) -> tuple[str, str]:
+    """``(ids file, vectors file)`` of one bucket."""
+    stem = FileSystems.join(folder, f"bucket-{bucket:05d}")
+    return stem + ".ids.npy", stem + ".vecs.npy"
+
+
+def _write_npy(path: str, array: np.ndarray) -> None:
+    """Write ``array`` to ``path`` through a temporary name (readers never see a partial file)."""
+    tmp = path + ".tmp"
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    with FileSystems.create(tmp) as fh:
+        fh.write(buf.getvalue())
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    FileSystems.rename([tmp], [path])
+
+
+def _read_npy(path: str) -> np.ndarray:
+    """Load a ``.npy`` file: memory-mapped when local, read whole otherwise."""
+    if "://" not in path:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    with FileSystems.open(path) as fh:
+        return np.load(io.BytesIO(fh.read()), allow_pickle=False)
+
+
+class EmbedBucketToFiles(beam.DoFn):
+    """``(bucket, [(caption_id, text), ...])`` -> embed the distinct captions, write the bucket's
+    files, emit ``(bucket, number of captions)``. The encoder is loaded once per worker."""
+
+    def __init__(self, encoder_cfg, folder: str):
+        self.encoder_cfg = encoder_cfg
+        self.folder = folder
+
+    def setup(self):
+        self._encoder = make_text_encoder(self.encoder_cfg)
+        self._encoder.setup()
+
+    def process(self, element: tuple[int, Iterable[tuple[str, str]]]) -> Iterator[tuple[int, int]]:
+        bucket, entries = element
+        texts: dict[str, str] = {}
+        for cid, text in entries:
+            if texts.setdefault(cid, text) != text:
+                raise RuntimeError(f"caption {cid} has two texts: {texts[cid]!r} and {text!r}")
+        ids = sorted(texts)
+        vectors = self._encoder.encode([texts[cid] for cid in ids])
+        if len(vectors) != len(ids):
+            raise RuntimeError(f"text encoder returned {len(vectors)} vectors for {len(ids)} texts")
+        ids_path, vecs_path = bucket_paths(self.folder, bucket)
+        _write_npy(vecs_path, np.ascontiguousarray(vectors, dtype=np.float32))
+        _write_npy(ids_path, np.array(ids, dtype=str))
+        yield bucket, len(ids)
+
+
+class EmbedToVectorFiles(beam.PTransform):
+    """``(caption_id, text)`` (duplicates allowed) -> vector files under ``folder``; the output is
+    one ``(bucket, captions)`` summary per non-empty bucket."""
+
+    def __init__(self, encoder_cfg, folder: str):
+        super().__init__()
+        self.encoder_cfg = encoder_cfg
+        self.folder = folder
+
+    def expand(self, keyed_texts):
+        buckets = max(1, int(self.encoder_cfg.embed_buckets))
+        return (keyed_texts
+                | "ToBucket" >> beam.Map(lambda kv: (text_bucket(kv[0], buckets), kv))
+                | "GroupBuckets" >> beam.GroupByKey()
+                | "EmbedBucket" >> beam.ParDo(EmbedBucketToFiles(self.encoder_cfg, self.folder)))
+
+
+class CaptionVectors:
+    """Look up caption vectors written by :class:`EmbedToVectorFiles` (buckets loaded lazily)."""
+
+    def __init__(self, folder: str, buckets: int):
+        self.folder = folder
+        self.buckets = buckets
+        self._loaded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _bucket(self, bucket: int) -> tuple[np.ndarray, np.ndarray]:
+        if bucket not in self._loaded:
+            ids_path, vecs_path = bucket_paths(self.folder, bucket)
+            ids, vecs = np.asarray(_read_npy(ids_path)), _read_npy(vecs_path)
+            if len(ids) != len(vecs):
+                raise RuntimeError(f"{ids_path}: {len(ids)} ids but {len(vecs)} vectors")
+            self._loaded[bucket] = (ids, vecs)
+        return self._loaded[bucket]
+
+    def vector(self, caption_id: str) -> np.ndarray:
+        """The caption's vector; a caption that was not embedded is an error."""
+        ids, vecs = self._bucket(text_bucket(caption_id, self.buckets))
+        at = int(np.searchsorted(ids, caption_id))
+        if at >= len(ids) or ids[at] != caption_id:
+            raise RuntimeError(f"caption {caption_id} has no vector in {self.folder}")
+        return vecs[at]
+
+
+class AttachCosine(beam.DoFn):
+    """Pair row -> the same row with ``sim_txt`` = cosine of its captions' vectors.
+
+    ``summaries`` (side input: the ``(bucket, captions)`` output of :class:`EmbedToVectorFiles`)
+    makes the runner finish every vector file before the first pair is scored.
+    """
+
+    def __init__(self, folder: str, buckets: int):
+        self.folder = folder
+        self.buckets = buckets
+
+    def setup(self):
+        self._vectors = CaptionVectors(self.folder, self.buckets)
+
+    def process(self, row: dict, summaries: list) -> Iterator[dict]:
+        v1 = self._vectors.vector(row["caption_id1"])
+        v2 = self._vectors.vector(row["caption_id2"])
+        yield {**row, "sim_txt": float(np.dot(v1, v2))}
