@@ -6,7 +6,8 @@ numpy, and captions sharing a key are paired. A key shared by more than ``max_gr
 captions (a "hot key", e.g. "<*> background") keeps only its first ``max_group_size`` captions
 (by caption id); the pairs this removes are counted as ``hot_key_cap`` and one reject row per
 capped key records its size. Candidate pairs are then joined with their captions (two
-CoGroupByKeys on caption id) and verified word by word; a pair that fails verification (a 64-bit
+CoGroupByKeys on caption id, entered only by captions that are in some candidate pair: their
+ids travel as one sorted array, a side input) and verified word by word; a pair that fails verification (a 64-bit
 hash collision) is dropped as ``hash_collision``.
 
 Counting unit: candidate pairs (``n*(n-1)/2`` per key group of ``n`` captions).
@@ -158,6 +159,33 @@ def pair_row(cid1: str, cid2: str, norm1: str, norm2: str, cap1: str, cap2: str,
     }
 
 
+class SortedIds(beam.CombineFn):
+    """Combine integer ids into one sorted, duplicate-free ``uint64`` array."""
+
+    def create_accumulator(self) -> list:
+        return []
+
+    def add_input(self, acc: list, ids) -> list:
+        acc.extend(ids)
+        return acc
+
+    def merge_accumulators(self, accs) -> list:
+        return [i for acc in accs for i in acc]
+
+    def compact(self, acc: list) -> list:
+        return np.unique(np.asarray(acc, dtype=np.uint64)).tolist()
+
+    def extract_output(self, acc: list) -> np.ndarray:
+        return np.unique(np.asarray(acc, dtype=np.uint64))
+
+
+def in_sorted_ids(row: dict, ids: np.ndarray) -> bool:
+    """Whether the row's hex ``caption_id`` is in the sorted array ``ids``."""
+    value = np.uint64(int(row["caption_id"], 16))
+    at = int(np.searchsorted(ids, value))
+    return at < len(ids) and ids[at] == value
+
+
 class MineExact(beam.PTransform):
     """captions -> (caption pair rows, rejects)."""
 
@@ -174,8 +202,14 @@ class MineExact(beam.PTransform):
                  | "GroupBuckets" >> beam.GroupByKey())
         cands = keyed | "PairsInBucket" >> beam.ParDo(
             PairsInBucket(self.stage, self.max_group_size)).with_outputs(REJECTS_TAG, main="pairs")
-        caps_kv = captions | "KeyCaptions" >> beam.Map(
-            lambda r: (r["caption_id"], _caption_value(r)))
+        # only captions in some candidate pair enter the joins (a fraction of the corpus)
+        paired_ids = (cands.pairs
+                      | "PairCaptionIds" >> beam.Map(lambda t: (t[0], t[1]))
+                      | "PairedIds" >> beam.CombineGlobally(SortedIds()))
+        caps_kv = (captions
+                   | "KeepPaired" >> beam.Filter(in_sorted_ids,
+                                                 ids=beam.pvalue.AsSingleton(paired_ids))
+                   | "KeyCaptions" >> beam.Map(lambda r: (r["caption_id"], _caption_value(r))))
         by_first = cands.pairs | "KeyByFirst" >> beam.Map(
             lambda t: (f"{t[0]:016x}", (f"{t[1]:016x}", t[2])))
         halves = ({"caption": caps_kv, "pair": by_first} | "JoinFirst" >> beam.CoGroupByKey()
