@@ -114,7 +114,7 @@ def record_ends(data: bytes, quoted: bool) -> np.ndarray:
     newlines = np.flatnonzero(buf == 10)
     if not quoted or len(newlines) == 0:
         return newlines
-    quotes_before = np.cumsum(buf == 34)[newlines]
+    quotes_before = np.searchsorted(np.flatnonzero(buf == 34), newlines)
     return newlines[(quotes_before & 1) == 0]
 
 

@@ -16,6 +16,8 @@ Tables of a run directory (``covr-datagen build --out RUN``):
 
 from __future__ import annotations
 
+import functools
+
 import pyarrow as pa
 
 # --- corpus records -----------------------------------------------------------------------------
@@ -173,12 +175,18 @@ def conform(row: dict, schema: pa.Schema) -> dict:
     Raises ``KeyError`` naming the column when a non-nullable column is missing or None.
     """
     out = {}
-    for f in schema:
-        value = row.get(f.name)
+    for name, is_list, nullable in _column_rules(schema):
+        value = row.get(name)
         if value is None:
-            if pa.types.is_list(f.type):
+            if is_list:
                 value = []
-            elif not f.nullable:
-                raise KeyError(f"column {f.name!r} is required by the schema but missing or null")
-        out[f.name] = value
+            elif not nullable:
+                raise KeyError(f"column {name!r} is required by the schema but missing or null")
+        out[name] = value
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _column_rules(schema: pa.Schema) -> tuple[tuple[str, bool, bool], ...]:
+    """``(name, is_list, nullable)`` per column (computed once per schema, not once per row)."""
+    return tuple((f.name, pa.types.is_list(f.type), f.nullable) for f in schema)

@@ -5,6 +5,8 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.config import Config
 from pipeline.readers import parse_duration, plan_text_chunks
@@ -163,3 +165,13 @@ def test_duplicates_across_read_units_keep_the_first_row(tmp_path):
         assert_that(rejects | beam.Filter(lambda r: r["reason"] == "bad_column_count")
                     | beam.Map(lambda r: 1), equal_to([1] * 6), label="bad")
     assert len(kept) == 13 and len(dups) == 27
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b",", b'"', b"\n", b"\r"]), max_size=60).map(b"".join))
+def test_record_ends_are_the_newlines_outside_quotes(data):
+    from pipeline.readers import record_ends
+
+    outside = [i for i, byte in enumerate(data) if byte == 10 and data[:i].count(b'"') % 2 == 0]
+    assert record_ends(data, quoted=True).tolist() == outside
+    assert record_ends(data, quoted=False).tolist() == [i for i, b in enumerate(data) if b == 10]
