@@ -87,7 +87,7 @@ def resolve_sentence_transformer(model: str) -> str:
 class TextEncoder:
     """Lazy, batched, L2-normalised text embeddings."""
 
-    def __init__(self, model: str, batch_size: int = 256, device: str = "cpu",
+    def __init__(self, model: str, batch_size: int = 64, device: str = "cpu",
                  dtype: str = "float32", threads: int = 0):
         self.model = model
         self.batch_size = batch_size
