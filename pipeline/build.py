@@ -50,6 +50,7 @@ class BuildRequest:
     beam_args: list[str] = field(default_factory=list)
     force: bool = False
     until: str | None = None
+    stage_retries: int = 1  # reruns of a stage whose counts do not reconcile
 
 
 def run_build(req: BuildRequest, config: Config) -> list[StageReport]:
@@ -74,4 +75,4 @@ def run_build(req: BuildRequest, config: Config) -> list[StageReport]:
              "media_kind": config.corpus.media_kind}
     return run_stages(stages, RunDir(req.out), config, corpus_path=corpus,
                       corpus_fingerprint=fingerprint, beam_args=req.beam_args, force=req.force,
-                      extra_ctx=extra)
+                      extra_ctx=extra, stage_retries=req.stage_retries)

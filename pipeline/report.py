@@ -348,6 +348,11 @@ def _funnel_table(stages: list[dict]) -> str:
         dropped = s.get("dropped", {}) or {}
         reasons = ", ".join(f"{_e(r)}: {_num(n)}" for r, n in sorted(dropped.items(), key=lambda kv: -kv[1]))
         info = ", ".join(f"{_e(k)}: {_num(v)}" for k, v in (s.get("info") or {}).items())
+        failed = s.get("failed_attempts") or []
+        if failed:
+            reruns = "; ".join(_e(m) for m in failed)
+            info = f"{info}; " if info else ""
+            info += f"rerun after {len(failed)} attempt(s) that did not reconcile: {reruns}"
         rows.append(
             f'<tr data-stage="{_e(s["name"])}"><td>{_e(s["name"])}</td>'
             f'<td class="num" data-input="{int(s.get("input", 0))}">{_num(s.get("input", 0))}</td>'

@@ -5,6 +5,11 @@ skip it when a checkpoint with the same key exists and its tables are present; o
 and run its pipeline into a staging folder, read its counters, check that
 ``input == kept + sum(dropped)``, commit the outputs atomically and record the stage in
 ``manifest.json``.
+
+A stage whose counts do not add up commits nothing. It is run again from its (committed)
+inputs up to ``stage_retries`` times — Beam's local multi-process runner has been seen to lose
+elements at 2M captions (docs/BENCHMARKS.md) — and every failed attempt is printed and kept in
+the manifest entry as ``failed_attempts``; when the retries are used up the build stops.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -58,11 +64,16 @@ class StageReport:
     key: str
     info: dict[str, int] = field(default_factory=dict)
     skipped: bool = False
+    #: messages of attempts whose counts did not reconcile (rerun; nothing of them committed)
+    failed_attempts: list[str] = field(default_factory=list)
 
     def to_manifest(self) -> dict:
-        return {"name": self.name, "input": self.input, "kept": self.kept,
-                "dropped": dict(sorted(self.dropped.items())), "seconds": round(self.seconds, 3),
-                "key": self.key, "info": dict(sorted(self.info.items()))}
+        entry = {"name": self.name, "input": self.input, "kept": self.kept,
+                 "dropped": dict(sorted(self.dropped.items())), "seconds": round(self.seconds, 3),
+                 "key": self.key, "info": dict(sorted(self.info.items()))}
+        if self.failed_attempts:
+            entry["failed_attempts"] = list(self.failed_attempts)
+        return entry
 
 
 def versions() -> dict[str, str]:
@@ -97,8 +108,9 @@ def _counts_to_report(stage: Stage, counts: dict[str, int], seconds: float, key:
 
 
 def run_stage(stage: Stage, ctx_args: dict, run: RunDir, config: Config, key: str,
-              beam_args: Sequence[str]) -> StageReport:
-    """Build and run one stage's pipeline, verify its counts and commit its outputs."""
+              beam_args: Sequence[str], failed_attempts: Sequence[str] = ()) -> StageReport:
+    """Build and run one stage's pipeline, verify its counts and commit its outputs
+    (``failed_attempts``: earlier attempts' reconciliation errors, kept in the checkpoint)."""
     staging = run.new_staging(stage.name)
     ctx = StageContext(run=run, staging=staging, config=config, **ctx_args)
     start = time.monotonic()
@@ -109,7 +121,12 @@ def run_stage(stage: Stage, ctx_args: dict, run: RunDir, config: Config, key: st
     result = p.run()
     result.wait_until_finish()
     seconds = time.monotonic() - start
-    report = _counts_to_report(stage, dict(iter_counts(result, stage.name)), seconds, key)
+    try:
+        report = _counts_to_report(stage, dict(iter_counts(result, stage.name)), seconds, key)
+    except ReconciliationError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    report.failed_attempts = list(failed_attempts)
     checkpoint = report.to_manifest()
     run.commit(stage.name, staging, list(stage.outputs), checkpoint)
     stage.after_commit(run, config)
@@ -119,13 +136,30 @@ def run_stage(stage: Stage, ctx_args: dict, run: RunDir, config: Config, key: st
     return report
 
 
+def run_stage_with_retries(stage: Stage, ctx_args: dict, run: RunDir, config: Config, key: str,
+                           beam_args: Sequence[str], retries: int) -> StageReport:
+    """:func:`run_stage`, rerun up to ``retries`` times while its counts do not reconcile."""
+    failures: list[str] = []
+    while True:
+        try:
+            return run_stage(stage, ctx_args, run, config, key, beam_args, failures)
+        except ReconciliationError as err:
+            failures.append(str(err))
+            if len(failures) > retries:
+                raise
+            print(f"[{stage.name}] counts do not reconcile, nothing committed ({err}); "
+                  f"running it again (attempt {len(failures) + 1} of {retries + 1})",
+                  file=sys.stderr, flush=True)
+
+
 def run_stages(stages: Sequence[Stage], run: RunDir, config: Config, *, corpus_path: str | None,
                corpus_fingerprint: str, beam_args: Sequence[str] = (), force: bool = False,
-               extra_ctx: dict | None = None) -> list[StageReport]:
+               extra_ctx: dict | None = None, stage_retries: int = 1) -> list[StageReport]:
     """Run ``stages`` in order with checkpoint-based skipping; rewrite ``manifest.json`` after each.
 
     A stage is skipped when its checkpoint key matches and its tables are present; once one stage
     runs, every later stage whose key changed runs too (keys chain through ``upstream_key``).
+    A stage whose counts do not reconcile is rerun up to ``stage_retries`` times.
     """
     run.root.mkdir(parents=True, exist_ok=True)
     run.clean_staging()
@@ -139,10 +173,12 @@ def run_stages(stages: Sequence[Stage], run: RunDir, config: Config, *, corpus_p
             print(f"[{stage.name}] up to date (key {key}), skipped", file=sys.stderr, flush=True)
             report = StageReport(checkpoint["name"], checkpoint["input"], checkpoint["kept"],
                                  checkpoint["dropped"], checkpoint["seconds"], key,
-                                 checkpoint.get("info", {}), skipped=True)
+                                 checkpoint.get("info", {}), skipped=True,
+                                 failed_attempts=checkpoint.get("failed_attempts", []))
         else:
             ctx_args = {"corpus_path": corpus_path, "extra": dict(extra_ctx or {})}
-            report = run_stage(stage, ctx_args, run, config, key, beam_args)
+            report = run_stage_with_retries(stage, ctx_args, run, config, key, beam_args,
+                                            stage_retries)
         reports.append(report)
         upstream = key
         _write_manifest(run, config, reports, stages)

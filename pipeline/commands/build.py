@@ -28,6 +28,9 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
                         "its r18 flag drops mature content before mining")
     parser.add_argument("--force", action="store_true", help="recompute every stage")
     parser.add_argument("--until", metavar="STAGE", help="stop after this stage")
+    parser.add_argument("--stage-retries", type=int, default=1, metavar="N",
+                        help="rerun a stage whose counts do not reconcile (input != kept + "
+                        "dropped; nothing of it is committed) up to N times (default 1)")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="DirectRunner multi-process mode with N worker processes")
     parser.set_defaults(accepts_beam_args=True)
@@ -96,7 +99,7 @@ def main(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     start = time.monotonic()
     reports = run_build(BuildRequest(args.corpus, args.out, beam_args_from(args), args.force,
-                                     args.until), config)
+                                     args.until, args.stage_retries), config)
     print(f"build: {len(reports)} stage(s) complete in {time.monotonic() - start:.1f}s; "
           f"run directory: {args.out} (manifest: {args.out}/manifest.json)", file=sys.stderr)
     return 0

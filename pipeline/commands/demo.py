@@ -24,7 +24,7 @@ def demo_corpus_path() -> str:
 
 
 def run_demo(out: str | Path, config: Config, beam_args: list[str] | None = None,
-             force: bool = False, corpus: str | None = None):
+             force: bool = False, corpus: str | None = None, stage_retries: int = 1):
     """Build the demo corpus into ``out`` with synthetic clips; return the :class:`RunDir`."""
     from pipeline.build import BuildRequest, run_build
     from pipeline.media.synthetic import write_synthetic_media
@@ -35,14 +35,16 @@ def run_demo(out: str | Path, config: Config, beam_args: list[str] | None = None
     config.corpus.format = "webvid"
     if config.corpus.name is None:
         config.corpus.name = "demo"
-    run_build(BuildRequest(corpus, str(run.root), list(beam_args or []), force, "read"), config)
+    run_build(BuildRequest(corpus, str(run.root), list(beam_args or []), force, "read",
+                           stage_retries), config)
     media_root = run.root / "media"
     written = write_synthetic_media(run.read_table("records").to_pylist(), str(media_root))
     if written:
         print(f"demo: wrote {written} synthetic clips under {media_root}", file=sys.stderr)
     if config.media.media_root is None:
         config.media.media_root = str(media_root)
-    run_build(BuildRequest(corpus, str(run.root), list(beam_args or []), False), config)
+    run_build(BuildRequest(corpus, str(run.root), list(beam_args or []), False, None,
+                           stage_retries), config)
     return run
 
 
@@ -61,7 +63,8 @@ def main(args: argparse.Namespace) -> int:
 
     args.format = "webvid"
     config = config_from_args(args)
-    run = run_demo(args.out, config, beam_args_from(args), args.force)
+    run = run_demo(args.out, config, beam_args_from(args), args.force,
+                   stage_retries=args.stage_retries)
     files = write_report(run)
     print(f"demo: run directory {run.root}", file=sys.stderr)
     print(f"demo: report written to {files.html}")
