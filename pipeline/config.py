@@ -36,7 +36,7 @@ class TextEncoderConfig:
     """The text encoder used by the faiss miner and the similarity filter."""
 
     model: str = DEFAULT_TEXT_ENCODER  # sentence-transformers id/path, or "open_clip:<arch>:<pretrained>"
-    # texts per forward pass (length-sorted); 64 was 12-22% faster than 256 for MiniLM float32
+    # texts per forward pass (length-sorted); 64 was 18-22% faster than 256 for MiniLM float32
     # on a 2-core AVX2 CPU (docs/BENCHMARKS.md); raise it on a GPU
     batch_size: int = 64
     device: str = "cpu"

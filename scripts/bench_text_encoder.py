@@ -4,7 +4,11 @@ Reads the ``mined_pairs`` table of a run directory (``covr-datagen build ... --u
 embeds the distinct captions of (up to ``--max-pairs``) pairs once per precision, and reports
 for each precision: captions per second (and the ratio to float32 measured in the same process),
 how far its cosines move from float32's, and how many pairs change side of the similarity band
-(``pair_filters.sim_min`` / ``sim_max`` of the default config).
+(``pair_filters.sim_min`` / ``sim_max`` of the default config). With several
+``--batch-sizes`` every precision is measured at each; the reference is float32 at the first.
+
+``int8-dynamic`` is not a pipeline option: it is torch's dynamic int8 quantization of the
+model's linear layers, measured here because it was the obvious CPU speed-up (and rejected).
 
     .venv/bin/python scripts/bench_text_encoder.py --run out/demo --dtypes float32 mixed-bfloat16
 """
@@ -12,6 +16,7 @@ how far its cosines move from float32's, and how many pairs change side of the s
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -39,11 +44,20 @@ def load_pairs(run: Path, max_pairs: int, seed: int) -> tuple[list[str], np.ndar
     return list(texts), index
 
 
+INT8_DYNAMIC = "int8-dynamic"
+
+
 def embed_timed(model: str, dtype: str, threads: int, texts: list[str],
                 batch_size: int) -> tuple[np.ndarray, float]:
     """Embeddings of ``texts`` and captions/s (model loading and one warm-up batch excluded)."""
-    encoder = TextEncoder(model, batch_size=batch_size, dtype=dtype, threads=threads)
+    encoder = TextEncoder(model, batch_size=batch_size,
+                          dtype="float32" if dtype == INT8_DYNAMIC else dtype, threads=threads)
     encoder.setup()
+    if dtype == INT8_DYNAMIC:
+        import torch
+
+        encoder._st = torch.ao.quantization.quantize_dynamic(encoder._st, {torch.nn.Linear},
+                                                             dtype=torch.qint8)
     encoder.encode(texts[:batch_size])
     start = time.perf_counter()
     vecs = encoder.encode(texts)
@@ -62,35 +76,40 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dtypes", nargs="+", default=["float32", "mixed-bfloat16", "bfloat16"])
     ap.add_argument("--model", default=defaults.text_encoder.model)
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
-    ap.add_argument("--batch-size", type=int, default=defaults.text_encoder.batch_size)
+    ap.add_argument("--batch-sizes", type=int, nargs="+",
+                    default=[defaults.text_encoder.batch_size])
     ap.add_argument("--max-pairs", type=int, default=20_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="JSON results file")
     args = ap.parse_args(argv)
-    if "float32" not in args.dtypes:
-        args.dtypes.insert(0, "float32")
+    if "float32" in args.dtypes:
+        args.dtypes.remove("float32")
+    args.dtypes.insert(0, "float32")
 
     texts, index = load_pairs(Path(args.run), args.max_pairs, args.seed)
     lo, hi = defaults.pair_filters.sim_min, defaults.pair_filters.sim_max
     print(f"[bench] {len(index):,} pairs, {len(texts):,} distinct captions; band ({lo}, {hi})",
           file=sys.stderr)
     results, ref_sims, ref_rate = [], None, None
-    for dtype in args.dtypes:
-        vecs, rate = embed_timed(args.model, dtype, args.threads, texts, args.batch_size)
+    for batch_size, dtype in itertools.product(args.batch_sizes, args.dtypes):
+        vecs, rate = embed_timed(args.model, dtype, args.threads, texts, batch_size)
         sims = np.einsum("ij,ij->i", vecs[index[:, 0]], vecs[index[:, 1]])
-        if dtype == "float32":
+        if ref_sims is None:
             ref_sims, ref_rate = sims, rate
         delta = np.abs(sims - ref_sims)
         changed = band(sims, lo, hi) != band(ref_sims, lo, hi)
-        results.append({"dtype": dtype, "captions_per_s": round(rate, 1),
-                        "speedup_vs_float32": round(rate / ref_rate, 2),
+        results.append({"dtype": dtype, "batch_size": batch_size, "threads": args.threads,
+                        "captions_per_s": round(rate, 1),
+                        "speedup_vs_reference": round(rate / ref_rate, 2),
                         "max_abs_dcos": float(delta.max()), "p99_abs_dcos": float(np.quantile(delta, 0.99)),
                         "band_changes": int(changed.sum()), "pairs": len(index)})
         print(json.dumps(results[-1]), flush=True)
-    print("| dtype | captions/s | vs float32 | max abs Δcos | p99 abs Δcos | band decisions changed |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| dtype | batch | captions/s | vs reference | max abs Δcos | p99 abs Δcos | "
+          "band decisions changed |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
-        print(f"| {r['dtype']} | {r['captions_per_s']:.0f} | {r['speedup_vs_float32']:.2f}x | "
+        print(f"| {r['dtype']} | {r['batch_size']} | {r['captions_per_s']:.0f} | "
+              f"{r['speedup_vs_reference']:.2f}x | "
               f"{r['max_abs_dcos']:.4f} | {r['p99_abs_dcos']:.4f} | "
               f"{r['band_changes']} of {r['pairs']:,} |")
     if args.out:
