@@ -30,6 +30,8 @@ _WORD = re.compile(r"[^\W_]+(?:(?:['\-]|(?<=\d)[.,](?=\d))[^\W_]+)*")
 
 def tokenize(caption: str) -> list[str]:
     """Split a caption into normalised words (see the module docstring for the exact rule)."""
+    if caption.isascii():  # NFKC and the dash table leave ASCII as it is; casefold is lower
+        return _WORD.findall(caption.lower().replace("`", "'"))
     text = unicodedata.normalize("NFKC", caption).casefold()
     text = text.translate(_APOSTROPHES).translate(_DASHES)
     return _WORD.findall(text)

@@ -4,10 +4,11 @@ Text files are split into byte ranges at line boundaries by :func:`plan_text_chu
 counting newlines, so every line keeps its row number), Parquet files into row groups; these read
 units are spread over the workers. Each row is parsed by :class:`ParseRows` into a record (schema
 ``schemas.RECORDS``) or a reject row with a reason. Duplicate media ids are found by shuffling
-only ``(media_id, row)`` pairs (:class:`FindDuplicateRows`); then every unit is read and parsed
-once more by :class:`EmitUniqueRecords`, which keeps each media id's first row and rejects the
-others — whole records are never shuffled (at 2M rows that shuffle held ~7 GB in the local
-runner's process). One physical line is one row: a quoted field spanning lines is rejected as a
+only ``(media_id, row)`` pairs (:class:`FindDuplicateRows`): :class:`ParseUnit` parses each unit
+once and saves its records to a scratch file in the stage's staging folder
+(:mod:`pipeline.scratch`); :class:`EmitUniqueRecords` loads that file, keeps each media id's first
+row and rejects the others — whole records are never shuffled (at 2M rows that shuffle held
+~7 GB in the local runner's process), and no row is parsed twice. One physical line is one row: a quoted field spanning lines is rejected as a
 bad row, never silently joined.
 
 Reasons: ``blank_line``, ``undecodable``, ``bad_column_count``, ``bad_json``, ``missing_id``,
@@ -33,6 +34,7 @@ from filters.base import Drop
 from pipeline.config import CorpusConfig
 from pipeline.normalize import caption_id, normalize
 from pipeline.parquet_io import plan_parquet, row_group_rows
+from pipeline.scratch import read_objects, write_objects
 from pipeline.stages.base import (
     KEPT,
     REJECTS_TAG,
@@ -180,16 +182,6 @@ def unit_first_row(unit: Any) -> int:
     return unit.first_row if isinstance(unit, TextChunk) else unit[2]
 
 
-class ReadUnits(beam.DoFn):
-    """``(unit_index, unit)`` -> ``(row_number, raw)`` for every row of the unit."""
-
-    def __init__(self, quoted: bool):
-        self.quoted = quoted
-
-    def process(self, element: tuple[int, Any]) -> Iterator[tuple[int, Any]]:
-        yield from unit_rows(element[1], self.quoted)
-
-
 def _parse_bool(value: Any) -> bool | None:
     """A flag column (``r18``): parsed like metadata flags; unparseable values are unknown."""
     from pipeline.metadata import parse_flag
@@ -212,14 +204,18 @@ _ISO_DURATION = re.compile(r"^P(?:T)?(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(
 
 def parse_duration(value: Any) -> float | None:
     """Seconds from a number or an ISO-8601 duration such as WebVid's ``PT00H00M30S``."""
-    number = _parse_float(value)
-    if number is not None or value in (None, ""):
-        return number
-    match = _ISO_DURATION.match(str(value).strip())
+    text = value.strip() if isinstance(value, str) else value
+    if not (isinstance(text, str) and text.startswith("P")):  # float() never parses "P..."
+        return _parse_float(value)
+    match = _ISO_DURATION.match(text)
     if not match or not any(match.groups()):
         return None
     h, m, s = (float(g) if g else 0.0 for g in match.groups())
     return h * 3600 + m * 60 + s
+
+
+#: characters after which a CSV record needs the csv module (quotes, line breaks, NUL)
+_CSV_SPECIAL = ('"', "\r", "\n", "\x00")
 
 
 def _text(value: Any) -> str | None:
@@ -296,10 +292,13 @@ class ParseRows(beam.DoFn):
                 return None, ("bad_column_count", f"{len(values)} columns, expected 2 (caption, url)")
             names = ("caption", "url", "id")[: len(values)]
             return dict(zip(names, values)), None
-        try:
-            values = next(csv.reader(io.StringIO(text, newline=""), strict=True))
-        except (csv.Error, StopIteration) as exc:
-            return None, ("bad_column_count", f"unparseable CSV record: {exc}")
+        if not any(ch in text for ch in _CSV_SPECIAL):  # nothing quoted: csv would split on ","
+            values = text.split(",")
+        else:
+            try:
+                values = next(csv.reader(io.StringIO(text, newline=""), strict=True))
+            except (csv.Error, StopIteration) as exc:
+                return None, ("bad_column_count", f"unparseable CSV record: {exc}")
         if len(values) != len(lay.header):
             return None, ("bad_column_count",
                           f"{len(values)} columns, header has {len(lay.header)}")
@@ -363,45 +362,87 @@ class FindDuplicateRows(beam.DoFn):
             yield bisect.bisect_right(self.first_rows, row) - 1, (row, rows[0], media_id)
 
 
-class EmitUniqueRecords(ParseRows):
-    """Second pass over one read unit: parse again (bad rows were rejected and counted by the
-    first pass), keep each media id's first row, reject the others as ``duplicate_id``."""
+IDS_TAG = "media_ids"
 
-    def __init__(self, stage: str, layout: CorpusLayout, quoted: bool):
+
+def unit_records_path(scratch: str, unit_index: int) -> str:
+    """Scratch file holding the parsed records of read unit ``unit_index``."""
+    return FileSystems.join(scratch, f"unit-{unit_index:06d}.records.pkl")
+
+
+class ParseUnit(ParseRows):
+    """Pass 1 over one read unit ``(unit_index, unit)``: parse every row once. Bad rows go to the
+    ``rejects`` output, ``(media_id, row)`` of every record to the ``media_ids`` output; the
+    records are saved to the unit's scratch file, and the main output is ``(unit_index,
+    number of records)`` once that file is complete."""
+
+    def __init__(self, stage: str, layout: CorpusLayout, quoted: bool, scratch: str):
         super().__init__(stage, layout)
         self.quoted = quoted
+        self.scratch = scratch
+
+    def process(self, element: tuple[int, Any]):
+        index, unit = element
+        records = []
+        for row, raw in unit_rows(unit, self.quoted):
+            self._input.inc()
+            self._progress.tick()
+            record, problem, shown = self.parse(row, raw)
+            if problem:
+                yield self._reject(problem[0], problem[1], row, shown)
+                continue
+            records.append(record)
+            yield beam.pvalue.TaggedOutput(IDS_TAG, (record["media_id"], row))
+        write_objects(unit_records_path(self.scratch, index), records)
+        yield index, len(records)
+
+
+class EmitUniqueRecords(beam.DoFn):
+    """Pass 2 over one read unit: load the records :class:`ParseUnit` saved, keep each media id's
+    first row, reject the others as ``duplicate_id``."""
+
+    def __init__(self, stage: str, scratch: str):
+        self.stage = stage
+        self.scratch = scratch
 
     def setup(self):
         self._kept = counter(self.stage, KEPT)
         self._dup = drop_counter(self.stage, "duplicate_id")
 
     def process(self, element: tuple[int, dict]):
-        _, grouped = element
+        index, grouped = element
+        expected = list(grouped["parsed"])
+        if len(expected) != 1:
+            raise RuntimeError(f"read unit {index}: {len(expected)} parse results, expected 1")
+        records = read_objects(unit_records_path(self.scratch, index))
+        if len(records) != expected[0]:
+            raise RuntimeError(f"read unit {index}: scratch file has {len(records)} records, "
+                               f"the parse pass wrote {expected[0]}")
         duplicates = {row: (first, media_id) for row, first, media_id in grouped["dups"]}
-        for unit in grouped["unit"]:
-            for row, raw in unit_rows(unit, self.quoted):
-                record, problem, _ = self.parse(row, raw)
-                if problem:
-                    continue
-                if row in duplicates:
-                    first, media_id = duplicates[row]
-                    self._dup.inc()
-                    yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject_row(
-                        self.stage, Drop("duplicate_id", f"media id {media_id!r} first seen at "
-                                         f"row {first}"), row, record))
-                    continue
-                self._kept.inc()
-                yield record
+        for record in records:
+            row = record["row"]
+            if row in duplicates:
+                first, media_id = duplicates[row]
+                self._dup.inc()
+                yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject_row(
+                    self.stage, Drop("duplicate_id", f"media id {media_id!r} first seen at "
+                                     f"row {first}"), row, record))
+                continue
+            self._kept.inc()
+            yield record
 
 
 class ReadCorpus(beam.PTransform):
     """Composite source: corpus file -> ``(records, rejects)``."""
 
-    def __init__(self, path: str, cfg: CorpusConfig, stage: str = "read",
+    def __init__(self, path: str, cfg: CorpusConfig, scratch: str, stage: str = "read",
                  chunk_bytes: int = 16 << 20):
+        """``scratch``: an empty folder every worker can reach (the stage's staging folder)
+        where the parse pass leaves each unit's records for the dedup pass."""
         super().__init__()
         self.path = path
         self.cfg = cfg
+        self.scratch = scratch
         self.stage = stage
         self.chunk_bytes = chunk_bytes
         self.layout = inspect_corpus(path, cfg)
@@ -416,18 +457,19 @@ class ReadCorpus(beam.PTransform):
                                     chunk_bytes=self.chunk_bytes)
         units = (pbegin | "PlanUnits" >> beam.Create(list(enumerate(plan)))
                  | "SpreadUnits" >> beam.Reshuffle())
-        # pass 1: parse and reject bad rows; only (media id, row) pairs are shuffled
-        parsed = (units | "ReadRows" >> beam.ParDo(ReadUnits(quoted))
-                  | "Parse" >> beam.ParDo(ParseRows(self.stage, lay)).with_outputs(
-                      REJECTS_TAG, main="records"))
-        duplicates = (parsed.records
-                      | "MediaIdRow" >> beam.Map(lambda r: (r["media_id"], r["row"]))
+        # pass 1: parse once, reject bad rows, save records; only (media id, row) pairs are shuffled
+        parsed = units | "ParseUnits" >> beam.ParDo(
+            ParseUnit(self.stage, lay, quoted, self.scratch)).with_outputs(
+                REJECTS_TAG, IDS_TAG, main="parsed")
+        duplicates = (parsed[IDS_TAG]
                       | "GroupByMediaId" >> beam.GroupByKey()
                       | "DuplicateRows" >> beam.ParDo(
                           FindDuplicateRows([unit_first_row(u) for u in plan])))
-        # pass 2: each unit again, with the rows to reject as duplicates
-        unique = ({"unit": units, "dups": duplicates} | "UnitsWithDuplicates" >> beam.CoGroupByKey()
-                  | "UniqueRecords" >> beam.ParDo(EmitUniqueRecords(self.stage, lay, quoted))
+        # pass 2: each unit's saved records (keyed by the parse result, so the file exists),
+        # with the rows to reject as duplicates
+        unique = ({"parsed": parsed.parsed, "dups": duplicates}
+                  | "UnitsWithDuplicates" >> beam.CoGroupByKey()
+                  | "UniqueRecords" >> beam.ParDo(EmitUniqueRecords(self.stage, self.scratch))
                   .with_outputs(REJECTS_TAG, main="records"))
         rejects = (parsed[REJECTS_TAG], unique[REJECTS_TAG]) | "AllRejects" >> beam.Flatten()
         return unique.records, rejects

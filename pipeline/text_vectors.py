@@ -15,19 +15,19 @@ PCollection:
    taking the summaries as a side input, so every file exists before a pair is scored and a
    caption missing from its bucket is a loud error.
 
-Files are written to a temporary name and renamed, so a retried bundle rewrites the same
+Files are written atomically (:mod:`pipeline.scratch`), so a retried bundle rewrites the same
 bucket deterministically and a reader never sees half a file.
 """
 
 from __future__ import annotations
 
-import io
 from typing import Iterable, Iterator
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.scratch import read_npy, write_npy
 from pipeline.text_encoders import make_text_encoder, text_bucket
 
 
@@ -35,26 +35,6 @@ def bucket_paths(folder: str, bucket: int) -> tuple[str, str]:
     """``(ids file, vectors file)`` of one bucket."""
     stem = FileSystems.join(folder, f"bucket-{bucket:05d}")
     return stem + ".ids.npy", stem + ".vecs.npy"
-
-
-def _write_npy(path: str, array: np.ndarray) -> None:
-    """Write ``array`` to ``path`` through a temporary name (readers never see a partial file)."""
-    tmp = path + ".tmp"
-    buf = io.BytesIO()
-    np.save(buf, array, allow_pickle=False)
-    with FileSystems.create(tmp) as fh:
-        fh.write(buf.getvalue())
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([tmp], [path])
-
-
-def _read_npy(path: str) -> np.ndarray:
-    """Load a ``.npy`` file: memory-mapped when local, read whole otherwise."""
-    if "://" not in path:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    with FileSystems.open(path) as fh:
-        return np.load(io.BytesIO(fh.read()), allow_pickle=False)
 
 
 class EmbedBucketToFiles(beam.DoFn):
@@ -80,8 +60,8 @@ class EmbedBucketToFiles(beam.DoFn):
         if len(vectors) != len(ids):
             raise RuntimeError(f"text encoder returned {len(vectors)} vectors for {len(ids)} texts")
         ids_path, vecs_path = bucket_paths(self.folder, bucket)
-        _write_npy(vecs_path, np.ascontiguousarray(vectors, dtype=np.float32))
-        _write_npy(ids_path, np.array(ids, dtype=str))
+        write_npy(vecs_path, np.ascontiguousarray(vectors, dtype=np.float32))
+        write_npy(ids_path, np.array(ids, dtype=str))
         yield bucket, len(ids)
 
 
@@ -113,7 +93,7 @@ class CaptionVectors:
     def _bucket(self, bucket: int) -> tuple[np.ndarray, np.ndarray]:
         if bucket not in self._loaded:
             ids_path, vecs_path = bucket_paths(self.folder, bucket)
-            ids, vecs = np.asarray(_read_npy(ids_path)), _read_npy(vecs_path)
+            ids, vecs = np.asarray(read_npy(ids_path)), read_npy(vecs_path)
             if len(ids) != len(vecs):
                 raise RuntimeError(f"{ids_path}: {len(ids)} ids but {len(vecs)} vectors")
             self._loaded[bucket] = (ids, vecs)

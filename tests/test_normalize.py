@@ -56,3 +56,15 @@ def test_normalize_is_idempotent(text):
     once = normalize(text)
     assert normalize(once) == once
     assert "  " not in once and once == once.strip()
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
+def test_ascii_fast_path_matches_the_general_rule(text):
+    """ASCII captions skip NFKC and the translation tables; the words must not change."""
+    import unicodedata
+
+    from pipeline.normalize import _APOSTROPHES, _DASHES, _WORD
+
+    general = _WORD.findall(
+        unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES).translate(_DASHES))
+    assert tokenize(text) == general

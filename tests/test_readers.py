@@ -147,7 +147,8 @@ def test_duplicates_across_read_units_keep_the_first_row(tmp_path):
     corpus = tmp_path / "c.csv"
     corpus.write_bytes(b"\n".join(lines) + b"\n")
     cfg = Config().corpus
-    reader = ReadCorpus(str(corpus), cfg, chunk_bytes=48)
+    reader = ReadCorpus(str(corpus), cfg, str(tmp_path / "scratch"), chunk_bytes=48)
+    (tmp_path / "scratch").mkdir()
     assert len(plan_text_chunks(str(corpus), True, True, chunk_bytes=48)) > 10
     rows = [(i, line) for i, line in enumerate(lines[1:])]
     first = {}
@@ -175,3 +176,29 @@ def test_record_ends_are_the_newlines_outside_quotes(data):
     outside = [i for i, byte in enumerate(data) if byte == 10 and data[:i].count(b'"') % 2 == 0]
     assert record_ends(data, quoted=True).tolist() == outside
     assert record_ends(data, quoted=False).tolist() == [i for i, b in enumerate(data) if b == 10]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b c", ",", '"', "\r", "\x00", "é", " "]), max_size=30)
+       .map("".join))
+def test_unquoted_fast_path_splits_like_the_csv_module(text):
+    """Records without quotes, line breaks or NUL are split on commas; the csv module decides
+    the rest. Either way a record's fields are what ``csv.reader`` returns."""
+    import csv
+    import io
+
+    from pipeline.readers import CorpusLayout, ParseRows
+
+    header = ("videoid", "page_dir", "name")
+    parser = ParseRows("read", CorpusLayout("webvid", header, "videoid", "name", None))
+    fields, problem = parser._fields(text.encode("utf-8"))
+    try:
+        expected = next(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except (csv.Error, StopIteration):
+        expected = None
+    if not text.strip():
+        assert problem[0] == "blank_line"
+    elif expected is None or len(expected) != len(header):
+        assert fields is None and problem[0] == "bad_column_count"
+    else:
+        assert fields == dict(zip(header, expected))

@@ -19,7 +19,9 @@ class ReadStage(Stage):
     def build(self, p: beam.Pipeline, ctx: StageContext) -> None:
         if not ctx.corpus_path:
             raise ValueError("the read stage needs a corpus path (--corpus)")
+        scratch = ctx.staging / "_parsed_units"
+        scratch.mkdir(parents=True, exist_ok=True)
         records, rejects = p | "ReadCorpus" >> ReadCorpus(ctx.corpus_path, ctx.config.corpus,
-                                                          self.name)
+                                                          str(scratch), self.name)
         records | "WriteRecords" >> WriteTable(ctx, "records", RECORDS)
         rejects | "WriteRejects" >> WriteRejects(ctx)
