@@ -82,6 +82,11 @@ class SkeletonScreen:
             for alt in alts:
                 parent[find(alt)] = find(char)
         self._table = str.maketrans({c: find(c) for c in parent})
+        ascii_map = {c: find(c) for c in parent if c.isascii()}
+        # the same table for ASCII text as bytes (bytes.translate is ~10x faster than str's)
+        self._ascii_table = bytes.maketrans(
+            "".join(ascii_map).encode(), "".join(ascii_map.values()).encode()) if all(
+            len(v) == 1 and v.isascii() for v in ascii_map.values()) else None
         allowed = "".join(sorted(checker.ALLOWED_CHARACTERS))
         self._words = re.compile("[" + re.escape(allowed) + "]+")
         ascii_allowed = "".join(c for c in allowed if c.isascii())
@@ -96,27 +101,39 @@ class SkeletonScreen:
                 self._spellings.update("".join(p) for p in product(*options))
             else:
                 self._skeletons.add(core.translate(self._table))
-        self._longest = max(map(len, self._spellings | self._skeletons), default=0)
+        # every prefix of a spelling / skeleton: a run of words whose concatenation is not one
+        # cannot grow into a match, so the scan from that word stops there
+        self._prefixes = {s[:k] for s in self._spellings for k in range(1, len(s) + 1)}
+        self._skeleton_prefixes = {s[:k] for s in self._skeletons for k in range(1, len(s) + 1)}
+
+    @staticmethod
+    def _runs_match(words: list[str], targets: set[str], prefixes: set[str], window: int) -> bool:
+        """Whether some run of at most ``window`` consecutive words concatenates to a target."""
+        for i in range(len(words)):
+            joined = ""
+            for word in words[i:i + window]:
+                joined += word
+                if joined not in prefixes:
+                    break
+                if joined in targets:
+                    return True
+        return False
 
     def may_match(self, text: str) -> bool:
         """False only when better-profanity cannot flag ``text``."""
         text = text.lower()
         words = (self._ascii_words if text.isascii() else self._words).findall(text)
-        spellings, skeletons, longest = self._spellings, self._skeletons, self._longest
-        skeleton_words = [w.translate(self._table) for w in words] if skeletons else words
-        for i in range(len(words)):
-            joined = skeleton = ""
-            for j in range(i, min(i + self._window, len(words))):
-                joined += words[j]
-                if len(joined) > longest:
-                    break
-                if joined in spellings:
-                    return True
-                if skeletons:
-                    skeleton += skeleton_words[j]
-                    if skeleton in skeletons:
-                        return True
-        return False
+        if self._runs_match(words, self._spellings, self._prefixes, self._window):
+            return True
+        if not self._skeletons:
+            return False
+        if self._ascii_table is not None and text.isascii():
+            joined = "\n".join(words).encode().translate(self._ascii_table).decode()
+            skeleton_words = joined.split("\n")
+        else:
+            skeleton_words = [w.translate(self._table) for w in words]
+        return self._runs_match(skeleton_words, self._skeletons, self._skeleton_prefixes,
+                                self._window)
 
 
 class ProfanityFilter(Filter):

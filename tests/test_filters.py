@@ -135,6 +135,35 @@ def test_profanity_screen_never_hides_what_better_profanity_flags():
     assert flagged > 200
 
 
+def test_profanity_screen_on_words_screened_by_skeleton():
+    """Swear words with too many spellings to list are screened by variant class (the bytes
+    path for ASCII text, the str path otherwise); both must agree with the library."""
+    import math
+    import random
+
+    from better_profanity import Profanity
+
+    reference = Profanity()
+    reference.load_censor_words()
+    fast = ProfanityFilter()
+    fast.setup()
+    variants = reference.CHARS_MAPPING
+    long_words = [str(v) for v in reference.CENSOR_WORDSET
+                  if math.prod(len(variants.get(c, c)) for c in str(v).replace(" ", ""))
+                  > fast._screen.MAX_SPELLINGS]
+    assert long_words
+    rng = random.Random(11)
+    for word in long_words:
+        for _ in range(20):
+            spelled = "".join(rng.choice(variants[c]) if c in variants and rng.random() < 0.5
+                              else c for c in word)
+            spelled = spelled.replace(" ", rng.choice([" ", "-"]))
+            for caption in (f"Man says {spelled} loudly", f"Café: {spelled} à la carte",
+                            f"{spelled[:-1]} nearby"):
+                expected = reference.contains_profanity(caption)
+                assert (fast.check({"caption": caption}) is not None) == expected, caption
+
+
 def test_profanity_allow_list():
     flt = ProfanityFilter(allow=["cock"])
     assert flt.check({"caption": "A cock in the farm"}) is None
