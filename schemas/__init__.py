@@ -11,6 +11,7 @@ from schemas.tables import (  # noqa: F401
     RECORDS,
     REJECTS,
     TRIPLETS,
+    Conformer,
     conform,
     empty_row,
 )

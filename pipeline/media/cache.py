@@ -20,7 +20,7 @@ from typing import Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from schemas import MEDIA_EMBEDDINGS, conform
+from schemas import MEDIA_EMBEDDINGS, Conformer
 
 
 def model_key(encoder_identity: str, kind: str) -> str:
@@ -57,7 +57,7 @@ class EmbeddingCache:
         if not rows:
             return None
         self.folder.mkdir(parents=True, exist_ok=True)
-        table = pa.Table.from_pylist([conform(r, MEDIA_EMBEDDINGS) for r in rows],
+        table = pa.Table.from_pylist(list(map(Conformer(MEDIA_EMBEDDINGS), rows)),
                                      schema=MEDIA_EMBEDDINGS)
         name = f"shard-{uuid.uuid4().hex}.parquet"
         tmp = self.folder / f".{name}.tmp"

@@ -226,14 +226,13 @@ class WriteTable(beam.PTransform):
         self.num_shards = num_shards
 
     def expand(self, rows):
-        from schemas import conform
+        from schemas import Conformer
 
-        schema = self.schema
         return (
             rows
-            | "Conform" >> beam.Map(lambda r: conform(r, schema))
+            | "Conform" >> beam.Map(Conformer(self.schema))
             | "Parquet" >> beam.io.WriteToParquet(
-                self.prefix, schema, file_name_suffix=".parquet", num_shards=self.num_shards
+                self.prefix, self.schema, file_name_suffix=".parquet", num_shards=self.num_shards
             )
         )
 
@@ -245,16 +244,17 @@ class WriteRejects(WriteTable):
         super().__init__(ctx, "rejects", REJECTS)
 
 
-def read_table(p: beam.Pipeline, run: RunDir, table: str, label: str | None = None):
-    """Read a committed table of the run directory as dict rows, spread over the workers by
-    Parquet row group (see :mod:`pipeline.parquet_io`)."""
+def read_table(p: beam.Pipeline, run: RunDir, table: str, label: str | None = None,
+               columns: Sequence[str] | None = None):
+    """Read a committed table of the run directory as dict rows (only ``columns`` when given),
+    spread over the workers by Parquet row group (see :mod:`pipeline.parquet_io`)."""
     from pipeline.parquet_io import ReadParquetRows
 
     if not run.has_table(table):
         raise FileNotFoundError(
             f"stage input table {table!r} is missing from {run.root}; run the earlier stages first"
         )
-    return (p | (label or f"Read {table}") >> ReadParquetRows(run.table_glob(table))
+    return (p | (label or f"Read {table}") >> ReadParquetRows(run.table_glob(table), columns)
             | f"{label or table} rows" >> beam.Values())
 
 

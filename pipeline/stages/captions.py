@@ -114,10 +114,8 @@ class CaptionFilterStage(Stage):
         return corpus_fingerprint(config.caption_filters.metadata)
 
     def build(self, p: beam.Pipeline, ctx: StageContext) -> None:
-        records = read_table(p, ctx.run, "records")
-        slim = records | "Slim" >> beam.Map(
-            lambda r: {k: r[k] for k in ("row", "media_id", "caption", "normalized", "caption_id",
-                                         "mature")})
+        slim = read_table(p, ctx.run, "records", columns=(
+            "row", "media_id", "caption", "normalized", "caption_id", "mature"))
         if ctx.config.caption_filters.metadata:
             slim = join_metadata_flag(p, slim, ctx, self.name)
         kept, rejects = slim | "Filter" >> ApplyFilters(
