@@ -9,7 +9,10 @@
   ``laion2b_s34b_b79k`` or a local checkpoint path) — the paper's CLIP text similarity.
 
 Embeddings are float32 and L2-normalised, so a dot product is the cosine similarity. Texts are
-encoded in length-sorted batches (less padding) and returned in input order. Nothing is loaded
+encoded in length-sorted batches and returned in input order: sentence-transformers models sort
+by token count (a batch is padded to its longest text; sorting WebVid-like captions by characters
+left ~20% of the tokens in a batch of 64 as padding, by tokens <1%), open-clip text towers, which
+pad every text to the same context length, by characters. Nothing is loaded
 until :meth:`TextEncoder.setup`.
 
 Precision (``text_encoder.dtype``): ``float32``/``float64``/``float16``/``bfloat16`` cast the
@@ -87,8 +90,15 @@ def resolve_sentence_transformer(model: str) -> str:
 class TextEncoder:
     """Lazy, batched, L2-normalised text embeddings."""
 
+    #: ``tokens`` (default) or ``chars``: what sentence-transformers batches are sorted by
+    #: (``chars`` only to measure the difference, scripts/bench_text_encoder.py)
+    LENGTH_ORDERS = ("tokens", "chars")
+
     def __init__(self, model: str, batch_size: int = 64, device: str = "cpu",
-                 dtype: str = "float32", threads: int = 0):
+                 dtype: str = "float32", threads: int = 0, length_order: str = "tokens"):
+        if length_order not in self.LENGTH_ORDERS:
+            raise ValueError(f"length_order {length_order!r}: use one of {self.LENGTH_ORDERS}")
+        self.length_order = length_order
         self.model = model
         self.batch_size = batch_size
         self.device = device
@@ -144,14 +154,11 @@ class TextEncoder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        order = np.argsort([len(t) for t in texts], kind="stable")
+        order = np.argsort(self._lengths(texts), kind="stable")
         sorted_texts = [texts[i] for i in order]
         with self._precision():
             if self._st is not None:
-                vecs = self._st.encode(sorted_texts, batch_size=self.batch_size,
-                                       convert_to_tensor=True, show_progress_bar=False)
-                wide = torch_float(self.dtype)
-                vecs = vecs.cpu().to(wide).numpy()
+                vecs = self._encode_st(sorted_texts)
             else:
                 vecs = self._encode_clip(sorted_texts)
         vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
@@ -167,6 +174,26 @@ class TextEncoder:
         model = self._clip[0]
         return int(model.text_projection.shape[1]) if hasattr(model, "text_projection") else \
             int(self._encode_clip(["x"]).shape[1])
+
+    def _lengths(self, texts: list[str]) -> list[int]:
+        """Sort keys of ``texts``: token counts for sentence-transformers (see module docstring)."""
+        if self._st is None or self.length_order == "chars":
+            return [len(t) for t in texts]
+        tokens = self._st.tokenizer(texts, truncation=True, max_length=self._st.max_seq_length,
+                                    return_attention_mask=False, return_token_type_ids=False)
+        return [len(ids) for ids in tokens["input_ids"]]
+
+    def _encode_st(self, texts: list[str]) -> np.ndarray:
+        """Sentence-transformers embeddings, one ``encode`` call per batch of ``texts`` in the
+        given order (``encode`` would otherwise re-sort them by characters)."""
+        wide = torch_float(self.dtype)
+        chunks = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = texts[start:start + self.batch_size]
+            vecs = self._st.encode(batch, batch_size=len(batch), convert_to_tensor=True,
+                                   show_progress_bar=False)
+            chunks.append(vecs.cpu().to(wide).numpy())
+        return np.concatenate(chunks)
 
     def _encode_clip(self, texts: list[str]) -> np.ndarray:
         model, tokenizer, torch = self._clip

