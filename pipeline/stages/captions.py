@@ -29,7 +29,8 @@ from schemas import CAPTIONS
 
 
 class MergeCaption(beam.DoFn):
-    """``(caption_id, records)`` -> one CAPTIONS row."""
+    """``(caption_id, [(media_id, caption, normalized), ...])`` -> one CAPTIONS row (tuples,
+    not record dicts, go through the shuffle: no column names to encode per row)."""
 
     def __init__(self, stage: str):
         self.stage = stage
@@ -39,15 +40,15 @@ class MergeCaption(beam.DoFn):
 
     def process(self, element):
         cid, records = element
-        records = sorted(records, key=lambda r: r["media_id"])
-        first = records[0]
+        records = sorted(records, key=lambda r: r[0])
+        _, caption, normalized = records[0]
         self._distinct.inc()
         yield {
             "caption_id": cid,
-            "caption": first["caption"],
-            "normalized": first["normalized"],
-            "num_words": len(first["normalized"].split(" ")),
-            "media_ids": [r["media_id"] for r in records],
+            "caption": caption,
+            "normalized": normalized,
+            "num_words": len(normalized.split(" ")),
+            "media_ids": [r[0] for r in records],
         }
 
 
@@ -122,7 +123,8 @@ class CaptionFilterStage(Stage):
             self.name, caption_filters(ctx.config.caption_filters), id_key="media_id",
             what="records")
         captions = (kept
-                    | "KeyByCaption" >> beam.Map(lambda r: (r["caption_id"], r))
+                    | "KeyByCaption" >> beam.Map(
+                        lambda r: (r["caption_id"], (r["media_id"], r["caption"], r["normalized"])))
                     | "GroupByCaption" >> beam.GroupByKey()
                     | "Merge" >> beam.ParDo(MergeCaption(self.name)))
         captions | "WriteCaptions" >> WriteTable(ctx, "captions", CAPTIONS)
