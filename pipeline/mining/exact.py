@@ -187,7 +187,15 @@ def in_sorted_ids(row: dict, ids: np.ndarray) -> bool:
 
 
 class MineExact(beam.PTransform):
-    """captions -> (caption pair rows, rejects)."""
+    """captions -> (caption pair rows, rejects).
+
+    The input is either one PCollection of caption rows, or ``{"keys": rows, "captions": rows}``:
+    two reads of the same table, the first with only ``caption_id`` and ``normalized`` (for the
+    masked keys). Reading twice costs less than one read feeding both branches: the branch that
+    waits for the paired-id side input would make the runner hold every caption row until then
+    (at 2M captions, 1.6M rows encoded and buffered in the launching process), while a second
+    read filters right after reading, so only paired captions are ever encoded.
+    """
 
     def __init__(self, stage: str, max_group_size: int = 200, num_buckets: int = 64):
         super().__init__()
@@ -195,8 +203,12 @@ class MineExact(beam.PTransform):
             raise ValueError("mining.max_group_size must be >= 2")
         self.stage, self.max_group_size, self.num_buckets = stage, max_group_size, num_buckets
 
-    def expand(self, captions):
-        keyed = (captions
+    def expand(self, inputs):
+        if isinstance(inputs, dict):
+            for_keys, captions = inputs["keys"], inputs["captions"]
+        else:
+            for_keys = captions = inputs
+        keyed = (for_keys
                  | "BatchCaptions" >> beam.BatchElements(min_batch_size=256, max_batch_size=4096)
                  | "MaskedKeys" >> beam.ParDo(EmitMaskedKeys(self.num_buckets))
                  | "GroupBuckets" >> beam.GroupByKey())

@@ -21,15 +21,18 @@ class MiningStage(Stage):
 
     def build(self, p: beam.Pipeline, ctx: StageContext) -> None:
         cfg = ctx.config.mining
-        captions = read_table(p, ctx.run, "captions")
         if cfg.method == "exact":
             from pipeline.mining.exact import MineExact
 
-            pairs, rejects = captions | "MineExact" >> MineExact(
+            inputs = {"keys": read_table(p, ctx.run, "captions", label="Read captions (keys)",
+                                         columns=("caption_id", "normalized")),
+                      "captions": read_table(p, ctx.run, "captions")}
+            pairs, rejects = inputs | "MineExact" >> MineExact(
                 self.name, cfg.max_group_size, cfg.num_buckets)
         elif cfg.method == "faiss":
             from pipeline.mining.knn import MineKnn
 
+            captions = read_table(p, ctx.run, "captions")
             pairs, rejects = captions | "MineKnn" >> MineKnn(self.name, cfg,
                                                              ctx.config.text_encoder)
         else:
