@@ -28,6 +28,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.scratch import read_npy, write_npy
+from pipeline.stages.base import Progress
 from pipeline.text_encoders import make_text_encoder, text_bucket
 
 
@@ -41,13 +42,15 @@ class EmbedBucketToFiles(beam.DoFn):
     """``(bucket, [(caption_id, text), ...])`` -> embed the distinct captions, write the bucket's
     files, emit ``(bucket, number of captions)``. The encoder is loaded once per worker."""
 
-    def __init__(self, encoder_cfg, folder: str):
+    def __init__(self, encoder_cfg, folder: str, stage: str = "embed"):
         self.encoder_cfg = encoder_cfg
         self.folder = folder
+        self.stage = stage
 
     def setup(self):
         self._encoder = make_text_encoder(self.encoder_cfg)
         self._encoder.setup()
+        self._progress = Progress(self.stage, "captions")
 
     def process(self, element: tuple[int, Iterable[tuple[str, str]]]) -> Iterator[tuple[int, int]]:
         bucket, entries = element
@@ -59,6 +62,7 @@ class EmbedBucketToFiles(beam.DoFn):
         vectors = self._encoder.encode([texts[cid] for cid in ids])
         if len(vectors) != len(ids):
             raise RuntimeError(f"text encoder returned {len(vectors)} vectors for {len(ids)} texts")
+        self._progress.tick(len(ids))
         ids_path, vecs_path = bucket_paths(self.folder, bucket)
         write_npy(vecs_path, np.ascontiguousarray(vectors, dtype=np.float32))
         write_npy(ids_path, np.array(ids, dtype=str))
@@ -69,17 +73,19 @@ class EmbedToVectorFiles(beam.PTransform):
     """``(caption_id, text)`` (duplicates allowed) -> vector files under ``folder``; the output is
     one ``(bucket, captions)`` summary per non-empty bucket."""
 
-    def __init__(self, encoder_cfg, folder: str):
+    def __init__(self, encoder_cfg, folder: str, stage: str = "embed"):
         super().__init__()
         self.encoder_cfg = encoder_cfg
         self.folder = folder
+        self.stage = stage
 
     def expand(self, keyed_texts):
         buckets = max(1, int(self.encoder_cfg.embed_buckets))
         return (keyed_texts
                 | "ToBucket" >> beam.Map(lambda kv: (text_bucket(kv[0], buckets), kv))
                 | "GroupBuckets" >> beam.GroupByKey()
-                | "EmbedBucket" >> beam.ParDo(EmbedBucketToFiles(self.encoder_cfg, self.folder)))
+                | "EmbedBucket" >> beam.ParDo(EmbedBucketToFiles(self.encoder_cfg, self.folder,
+                                                                  self.stage)))
 
 
 class CaptionVectors:

@@ -35,10 +35,11 @@ class AttachTextSimilarity(beam.PTransform):
     shuffles: the only data moved between workers are ``(caption_id, text)`` endpoints.
     """
 
-    def __init__(self, encoder_cfg: TextEncoderConfig, folder: str):
+    def __init__(self, encoder_cfg: TextEncoderConfig, folder: str, stage: str = "pair_filters"):
         super().__init__()
         self.encoder_cfg = encoder_cfg
         self.folder = folder
+        self.stage = stage
 
     def expand(self, pairs):
         parts = pairs | "HasSim" >> beam.Partition(
@@ -47,7 +48,7 @@ class AttachTextSimilarity(beam.PTransform):
         summaries = (todo
                      | "Endpoints" >> beam.FlatMap(lambda r: [(r["caption_id1"], r["txt1"]),
                                                             (r["caption_id2"], r["txt2"])])
-                     | "EmbedCaptions" >> EmbedToVectorFiles(self.encoder_cfg, self.folder))
+                     | "EmbedCaptions" >> EmbedToVectorFiles(self.encoder_cfg, self.folder, self.stage))
         buckets = max(1, int(self.encoder_cfg.embed_buckets))
         scored = todo | "Cosine" >> beam.ParDo(AttachCosine(self.folder, buckets),
                                                summaries=beam.pvalue.AsList(summaries))
@@ -69,7 +70,7 @@ class PairFilterStage(Stage):
         all_rejects = [rejects]
         if band is not None:
             scored = kept | "Similarity" >> AttachTextSimilarity(
-                ctx.config.text_encoder, str(ctx.staging / "_text_vectors"))
+                ctx.config.text_encoder, str(ctx.staging / "_text_vectors"), self.name)
             kept, sim_rejects = scored | "BandFilter" >> ApplyFilters(
                 self.name, [band], id_key="pair_id", count_input=False)
             all_rejects.append(sim_rejects)
