@@ -32,6 +32,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from filters.base import Drop
 from pipeline.config import CorpusConfig
+from pipeline.grouping import GroupByKeyInBuckets
 from pipeline.normalize import caption_id, normalize
 from pipeline.parquet_io import plan_parquet, row_group_rows
 from pipeline.scratch import read_objects, write_objects
@@ -462,7 +463,7 @@ class ReadCorpus(beam.PTransform):
             ParseUnit(self.stage, lay, quoted, self.scratch)).with_outputs(
                 REJECTS_TAG, IDS_TAG, main="parsed")
         duplicates = (parsed[IDS_TAG]
-                      | "GroupByMediaId" >> beam.GroupByKey()
+                      | "GroupByMediaId" >> GroupByKeyInBuckets()
                       | "DuplicateRows" >> beam.ParDo(
                           FindDuplicateRows([unit_first_row(u) for u in plan])))
         # pass 2: each unit's saved records (keyed by the parse result, so the file exists),

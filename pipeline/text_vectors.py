@@ -27,6 +27,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.grouping import GroupByKeyInBuckets
 from pipeline.scratch import read_npy, write_npy
 from pipeline.stages.base import Progress
 from pipeline.text_encoders import make_text_encoder, text_bucket
@@ -83,7 +84,7 @@ class EmbedToVectorFiles(beam.PTransform):
         buckets = max(1, int(self.encoder_cfg.embed_buckets))
         return (keyed_texts
                 | "ToBucket" >> beam.Map(lambda kv: (text_bucket(kv[0], buckets), kv))
-                | "GroupBuckets" >> beam.GroupByKey()
+                | "GroupBuckets" >> GroupByKeyInBuckets(buckets)
                 | "EmbedBucket" >> beam.ParDo(EmbedBucketToFiles(self.encoder_cfg, self.folder,
                                                                   self.stage)))
 

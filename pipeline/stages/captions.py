@@ -16,6 +16,7 @@ from __future__ import annotations
 import apache_beam as beam
 
 from pipeline.filter_sets import caption_filters
+from pipeline.grouping import GroupByKeyInBuckets
 from pipeline.stages.base import (
     ApplyFilters,
     Stage,
@@ -125,7 +126,7 @@ class CaptionFilterStage(Stage):
         captions = (kept
                     | "KeyByCaption" >> beam.Map(
                         lambda r: (r["caption_id"], (r["media_id"], r["caption"], r["normalized"])))
-                    | "GroupByCaption" >> beam.GroupByKey()
+                    | "GroupByCaption" >> GroupByKeyInBuckets()
                     | "Merge" >> beam.ParDo(MergeCaption(self.name)))
         captions | "WriteCaptions" >> WriteTable(ctx, "captions", CAPTIONS)
         rejects | "WriteRejects" >> WriteRejects(ctx)
