@@ -249,7 +249,7 @@ class ParseRows(beam.DoFn):
     def parse(self, row: int, raw: Any) -> tuple[dict | None, tuple[str, str] | None, Any]:
         """``(record, None, None)``, or ``(None, (reason, detail), what to show in the reject)``.
 
-        Pure (no counting), so a second pass over the same rows reaches the same verdicts."""
+        Pure (no counting): the verdict depends only on the row."""
         fields, problem = self._fields(raw)
         if problem:
             return None, problem, raw
