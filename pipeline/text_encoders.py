@@ -214,20 +214,27 @@ def make_text_encoder(cfg) -> TextEncoder:
 
 
 class EmbedTexts(beam.DoFn):
-    """Batches of ``(key, text)`` -> ``(key, vector)``; the encoder is loaded once per worker."""
+    """Batches of ``(key, text)`` -> ``(key, vector)``; the encoder is loaded once per worker.
+    With ``stage`` set, prints throttled progress lines (captions embedded by this worker)."""
 
-    def __init__(self, encoder_cfg):
+    def __init__(self, encoder_cfg, stage: str | None = None):
         self.encoder_cfg = encoder_cfg
+        self.stage = stage
 
     def setup(self):
+        from pipeline.stages.base import Progress
+
         self._encoder = make_text_encoder(self.encoder_cfg)
         self._encoder.setup()
+        self._progress = Progress(self.stage, "captions") if self.stage else None
 
     def process(self, batch):
         batch = list(batch)
         vectors = self._encoder.encode([text for _, text in batch])
         if len(vectors) != len(batch):
             raise RuntimeError(f"text encoder returned {len(vectors)} vectors for {len(batch)} texts")
+        if self._progress is not None:
+            self._progress.tick(len(batch))
         for (key, _), vec in zip(batch, vectors):
             yield key, vec
 

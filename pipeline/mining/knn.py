@@ -142,7 +142,7 @@ class MineKnn(beam.PTransform):
                  | "WithText" >> beam.Map(lambda row: (row, row["normalized"]))
                  | "Batch" >> beam.BatchElements(min_batch_size=64,
                                                  max_batch_size=self.encoder_cfg.batch_size * 8)
-                 | "Embed" >> beam.ParDo(EmbedTexts(self.encoder_cfg))
+                 | "Embed" >> beam.ParDo(EmbedTexts(self.encoder_cfg, self.stage))
                  | "Gather" >> beam.combiners.ToList()
                  | "Search" >> beam.ParDo(SearchAndPair(self.stage, self.cfg)))
         rejects = captions.pipeline | "NoRejects" >> beam.Create([])
