@@ -226,7 +226,8 @@ def _text(value: Any) -> str | None:
 
 
 class ParseRows(beam.DoFn):
-    """Turn raw rows into records; bad rows go to the ``rejects`` output with a reason."""
+    """Row parsing shared by the read steps: raw row -> record, or a reject row with a reason
+    (:meth:`parse`, :meth:`_reject`); :class:`ParseUnit` applies it to whole read units."""
 
     def __init__(self, stage: str, layout: CorpusLayout):
         self.stage = stage
@@ -257,16 +258,6 @@ class ParseRows(beam.DoFn):
         if problem:
             return None, problem, fields
         return record, None, None
-
-    def process(self, element: tuple[int, Any]):
-        row, raw = element
-        self._input.inc()
-        self._progress.tick()
-        record, problem, shown = self.parse(row, raw)
-        if problem:
-            yield self._reject(problem[0], problem[1], row, shown)
-            return
-        yield record
 
     # --- raw -> dict of columns -----------------------------------------------------------------
     def _fields(self, raw: Any) -> tuple[dict | None, tuple[str, str] | None]:
