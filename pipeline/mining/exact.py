@@ -189,9 +189,8 @@ def in_sorted_ids(row: dict, ids: np.ndarray) -> bool:
 class MineExact(beam.PTransform):
     """captions -> (caption pair rows, rejects).
 
-    The input is either one PCollection of caption rows, or ``{"keys": rows, "captions": rows}``:
-    two reads of the same table, the first with only ``caption_id`` and ``normalized`` (for the
-    masked keys). Reading twice costs less than one read feeding both branches: the branch that
+    The input is ``{"keys": rows, "captions": rows}``: two reads of the same captions table,
+    the first with only ``caption_id`` and ``normalized`` (for the masked keys). Reading twice costs less than one read feeding both branches: the branch that
     waits for the paired-id side input would make the runner hold every caption row until then
     (at 2M captions, 1.6M rows encoded and buffered in the launching process), while a second
     read filters right after reading, so only paired captions are ever encoded.
@@ -204,10 +203,7 @@ class MineExact(beam.PTransform):
         self.stage, self.max_group_size, self.num_buckets = stage, max_group_size, num_buckets
 
     def expand(self, inputs):
-        if isinstance(inputs, dict):
-            for_keys, captions = inputs["keys"], inputs["captions"]
-        else:
-            for_keys = captions = inputs
+        for_keys, captions = inputs["keys"], inputs["captions"]
         keyed = (for_keys
                  | "BatchCaptions" >> beam.BatchElements(min_batch_size=256, max_batch_size=4096)
                  | "MaskedKeys" >> beam.ParDo(EmitMaskedKeys(self.num_buckets))
