@@ -10,8 +10,8 @@
 
 Embeddings are float32 and L2-normalised, so a dot product is the cosine similarity. Texts are
 encoded in length-sorted batches and returned in input order: sentence-transformers models sort
-by token count (a batch is padded to its longest text; sorting WebVid-like captions by characters
-left ~20% of the tokens in a batch of 64 as padding, by tokens <1%), open-clip text towers, which
+by token count (a batch is padded to its longest text; on WebVid-like captions this embeds 1.28x
+faster than sorting by characters, docs/BENCHMARKS.md), open-clip text towers, which
 pad every text to the same context length, by characters. Nothing is loaded
 until :meth:`TextEncoder.setup`.
 
