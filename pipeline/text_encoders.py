@@ -31,9 +31,8 @@ from __future__ import annotations
 
 import os
 import zlib
-from typing import Sequence
+from typing import Callable, Sequence
 
-import apache_beam as beam
 import numpy as np
 
 OPEN_CLIP_PREFIX = "open_clip:"
@@ -148,8 +147,10 @@ class TextEncoder:
             return contextlib.nullcontext()
         return torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16)
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embeddings of ``texts`` as a ``(n, d)`` float32 array, rows L2-normalised."""
+    def encode(self, texts: Sequence[str],
+               on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        """Embeddings of ``texts`` as a ``(n, d)`` float32 array, rows L2-normalised;
+        ``on_batch(n)`` is called after each model batch of ``n`` texts (progress)."""
         self.setup()
         texts = list(texts)
         if not texts:
@@ -158,9 +159,9 @@ class TextEncoder:
         sorted_texts = [texts[i] for i in order]
         with self._precision():
             if self._st is not None:
-                vecs = self._encode_st(sorted_texts)
+                vecs = self._encode_st(sorted_texts, on_batch)
             else:
-                vecs = self._encode_clip(sorted_texts)
+                vecs = self._encode_clip(sorted_texts, on_batch)
         vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
         out = np.empty(vecs.shape, dtype=np.float32)
         out[order] = vecs
@@ -183,7 +184,7 @@ class TextEncoder:
                                     return_attention_mask=False, return_token_type_ids=False)
         return [len(ids) for ids in tokens["input_ids"]]
 
-    def _encode_st(self, texts: list[str]) -> np.ndarray:
+    def _encode_st(self, texts: list[str], on_batch=None) -> np.ndarray:
         """Sentence-transformers embeddings, one ``encode`` call per batch of ``texts`` in the
         given order (``encode`` would otherwise re-sort them by characters)."""
         wide = torch_float(self.dtype)
@@ -193,9 +194,11 @@ class TextEncoder:
             vecs = self._st.encode(batch, batch_size=len(batch), convert_to_tensor=True,
                                    show_progress_bar=False)
             chunks.append(vecs.cpu().to(wide).numpy())
+            if on_batch is not None:
+                on_batch(len(batch))
         return np.concatenate(chunks)
 
-    def _encode_clip(self, texts: list[str]) -> np.ndarray:
+    def _encode_clip(self, texts: list[str], on_batch=None) -> np.ndarray:
         model, tokenizer, torch = self._clip
         chunks = []
         with torch.no_grad():
@@ -204,6 +207,8 @@ class TextEncoder:
                 feats = model.encode_text(tokens).float()
                 feats = feats / feats.norm(dim=-1, keepdim=True).clamp_min(1e-12)
                 chunks.append(feats.cpu().numpy())
+                if on_batch is not None:
+                    on_batch(len(tokens))
         return np.concatenate(chunks).astype(np.float32)
 
 
@@ -211,32 +216,6 @@ def make_text_encoder(cfg) -> TextEncoder:
     """Build the encoder described by a :class:`pipeline.config.TextEncoderConfig`."""
     return TextEncoder(cfg.model, batch_size=cfg.batch_size, device=cfg.device, dtype=cfg.dtype,
                        threads=cfg.threads)
-
-
-class EmbedTexts(beam.DoFn):
-    """Batches of ``(key, text)`` -> ``(key, vector)``; the encoder is loaded once per worker.
-    With ``stage`` set, prints throttled progress lines (captions embedded by this worker)."""
-
-    def __init__(self, encoder_cfg, stage: str | None = None):
-        self.encoder_cfg = encoder_cfg
-        self.stage = stage
-
-    def setup(self):
-        from pipeline.stages.base import Progress
-
-        self._encoder = make_text_encoder(self.encoder_cfg)
-        self._encoder.setup()
-        self._progress = Progress(self.stage, "captions") if self.stage else None
-
-    def process(self, batch):
-        batch = list(batch)
-        vectors = self._encoder.encode([text for _, text in batch])
-        if len(vectors) != len(batch):
-            raise RuntimeError(f"text encoder returned {len(vectors)} vectors for {len(batch)} texts")
-        if self._progress is not None:
-            self._progress.tick(len(batch))
-        for (key, _), vec in zip(batch, vectors):
-            yield key, vec
 
 
 def text_bucket(key: str, buckets: int) -> int:

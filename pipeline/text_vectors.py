@@ -60,10 +60,9 @@ class EmbedBucketToFiles(beam.DoFn):
             if texts.setdefault(cid, text) != text:
                 raise RuntimeError(f"caption {cid} has two texts: {texts[cid]!r} and {text!r}")
         ids = sorted(texts)
-        vectors = self._encoder.encode([texts[cid] for cid in ids])
+        vectors = self._encoder.encode([texts[cid] for cid in ids], on_batch=self._progress.tick)
         if len(vectors) != len(ids):
             raise RuntimeError(f"text encoder returned {len(vectors)} vectors for {len(ids)} texts")
-        self._progress.tick(len(ids))
         ids_path, vecs_path = bucket_paths(self.folder, bucket)
         write_npy(vecs_path, np.ascontiguousarray(vectors, dtype=np.float32))
         write_npy(ids_path, np.array(ids, dtype=str))
@@ -113,6 +112,36 @@ class CaptionVectors:
         if at >= len(ids) or ids[at] != caption_id:
             raise RuntimeError(f"caption {caption_id} has no vector in {self.folder}")
         return vecs[at]
+
+
+def load_sorted_vectors(folder: str, summaries: Iterable[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Every vector the buckets in ``summaries`` (``(bucket, captions)``) wrote, as
+    ``(caption ids, vectors)`` sorted by caption id; vectors are filled into one array, bucket by
+    bucket, so memory is one copy of them (plus a memory-mapped bucket at a time)."""
+    parts = []
+    for bucket, count in sorted(summaries):
+        ids_path, vecs_path = bucket_paths(folder, bucket)
+        ids = np.asarray(read_npy(ids_path))
+        if len(ids) != count:
+            raise RuntimeError(f"{ids_path}: {len(ids)} ids, but its bucket embedded {count}")
+        parts.append((ids, vecs_path))
+    if not parts:
+        return np.zeros(0, dtype=str), np.zeros((0, 0), dtype=np.float32)
+    all_ids = np.concatenate([ids for ids, _ in parts])
+    order = np.argsort(all_ids, kind="stable")
+    slot = np.empty(len(order), dtype=np.int64)
+    slot[order] = np.arange(len(order))
+    vectors = None
+    offset = 0
+    for ids, vecs_path in parts:
+        vecs = read_npy(vecs_path)
+        if len(vecs) != len(ids):
+            raise RuntimeError(f"{vecs_path}: {len(vecs)} vectors for {len(ids)} ids")
+        if vectors is None:
+            vectors = np.empty((len(all_ids), vecs.shape[1]), dtype=np.float32)
+        vectors[slot[offset:offset + len(ids)]] = vecs
+        offset += len(ids)
+    return all_ids[order], vectors
 
 
 class AttachCosine(beam.DoFn):

@@ -2,7 +2,8 @@
 
 Every stage's Beam pipeline is constructed (not run) over a real run directory and inspected for
 global combines and side inputs. Allowed, each for a stated reason: the faiss miner's gather of
-all caption embeddings into one index; the exact miner's sorted array of paired caption ids
+all captions into one index (their ids and words; the search also waits for every vector file,
+through per-bucket summaries); the exact miner's sorted array of paired caption ids
 (8 bytes per caption in some candidate pair, broadcast so that only those captions enter its
 joins); the similarity step's per-bucket summaries (``text_encoder.embed_buckets`` small
 elements: every vector file is written before pairs are scored). Everything else must be fully
@@ -38,5 +39,6 @@ def test_only_the_faiss_gather_is_serial(demo_run, method, tmp_path):
         expected["mine"] = ["MineExact/PairedIds", "MineExact/PairedIds/InjectDefault",
                             "MineExact/KeepPaired"]
     if method == "faiss":
-        expected["mine"] = ["MineKnn/Gather/Gather", "MineKnn/Gather/Gather/InjectDefault"]
+        expected["mine"] = ["MineKnn/Gather/Gather", "MineKnn/Gather/Gather/InjectDefault",
+                            "MineKnn/Search"]
     assert found == expected

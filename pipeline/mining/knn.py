@@ -1,9 +1,12 @@
 """faiss miner (the paper's method): embed every distinct caption, search the ``k`` nearest
 neighbours, keep neighbour pairs that differ by exactly one word.
 
-Embedding runs in parallel Beam workers (batched, :class:`pipeline.text_encoders.EmbedTexts`);
-the search needs every vector in one index, so vectors are gathered to a single worker (the one
-global step of this miner, as in the paper's single-GPU search). Index: exact inner product
+Embedding runs in parallel Beam workers, in hash buckets of caption ids that write their vectors
+to scratch files (:class:`pipeline.text_vectors.EmbedToVectorFiles`, as the similarity filter
+does), so vectors never travel through a shuffle. The search needs every vector in one index, so
+one worker gathers the captions' ids and words (a ``ToList``: the one global step of this miner,
+as in the paper's single-GPU search) and loads every vector file once all are written (their
+per-bucket summaries are a side input). Index: exact inner product
 (``IndexFlatIP``) below ``flat_max`` captions, else an inverted file (``IndexIVFFlat``,
 ``nlist = 4*sqrt(n)``, ``nprobe`` probes), which keeps the raw float32 vectors
 (2M x 384 x 4 B = 3 GB) and searches in minutes on CPU.
@@ -27,7 +30,7 @@ from pipeline.config import MiningConfig, TextEncoderConfig
 from pipeline.mining.exact import pair_row
 from pipeline.mining.masked_keys import WordIds, masked_keys
 from pipeline.stages.base import INPUT, KEPT, counter, drop_counter
-from pipeline.text_encoders import EmbedTexts
+from pipeline.text_vectors import EmbedToVectorFiles, load_sorted_vectors
 
 
 def build_index(vectors: np.ndarray, index: str = "auto", nprobe: int = 16, flat_max: int = 200_000):
@@ -84,45 +87,52 @@ def one_word_mask(token_lists: list[list[str]], pairs: np.ndarray, chunk: int = 
     return out
 
 
-class SearchAndPair(beam.DoFn):
-    """All ``(row, vector)`` in one list -> index, kNN search, one-word pairs."""
+def _gathered(row: dict) -> tuple:
+    """What the search keeps of a caption row."""
+    return (row["caption_id"], row["normalized"], row["caption"], list(row["media_ids"]))
 
-    def __init__(self, stage: str, cfg: MiningConfig):
+
+class SearchAndPair(beam.DoFn):
+    """All captions (one list of :func:`_gathered` tuples) + their vector files -> index, kNN
+    search, one-word pairs."""
+
+    def __init__(self, stage: str, cfg: MiningConfig, folder: str):
         self.stage = stage
         self.cfg = cfg
+        self.folder = folder
 
     def setup(self):
         self._input = counter(self.stage, INPUT)
         self._kept = counter(self.stage, KEPT)
         self._not_one = drop_counter(self.stage, "not_one_word")
 
-    def process(self, items: list) -> Iterator[dict]:
+    def process(self, items: list, summaries: list) -> Iterator[dict]:
         if not items:
             return
-        items.sort(key=lambda it: it[0]["caption_id"])
-        rows = [it[0] for it in items]
-        vectors = np.ascontiguousarray(np.stack([it[1] for it in items]).astype(np.float32))
-        del items
+        items.sort(key=lambda it: it[0])
+        ids, vectors = load_sorted_vectors(self.folder, summaries)
+        if len(ids) != len(items) or any(a != b for a, b in zip(ids.tolist(), (it[0] for it in items))):
+            raise RuntimeError(f"{len(items):,} captions but {len(ids):,} vectors in {self.folder}, "
+                               "or their ids differ")
         start = time.monotonic()
         index = build_index(vectors, self.cfg.index, self.cfg.nprobe)
-        k = min(self.cfg.k + 1, len(rows))
-        neighbours = np.empty((len(rows), k), dtype=np.int64)
+        k = min(self.cfg.k + 1, len(items))
+        neighbours = np.empty((len(items), k), dtype=np.int64)
         step = 65536
-        for s in range(0, len(rows), step):
+        for s in range(0, len(items), step):
             _, neighbours[s:s + step] = index.search(vectors[s:s + step], k)
-            print(f"  [{self.stage}] searched {min(s + step, len(rows)):,}/{len(rows):,} captions "
+            print(f"  [{self.stage}] searched {min(s + step, len(items)):,}/{len(items):,} captions "
                   f"({time.monotonic() - start:.0f}s)", file=sys.stderr, flush=True)
+        del index
         pairs = candidate_pairs(neighbours)
+        del neighbours
         self._input.inc(len(pairs))
-        tokens = [r["normalized"].split(" ") for r in rows]
-        mask = one_word_mask(tokens, pairs)
+        mask = one_word_mask([it[1].split(" ") for it in items], pairs)
         kept = 0
         for i, j in pairs[mask]:
-            a, b = rows[i], rows[j]
-            sim = float(np.dot(vectors[i], vectors[j]))
-            row = pair_row(a["caption_id"], b["caption_id"], a["normalized"], b["normalized"],
-                           a["caption"], b["caption"], list(a["media_ids"]), list(b["media_ids"]),
-                           sim)
+            (cid1, norm1, cap1, media1), (cid2, norm2, cap2, media2) = items[i], items[j]
+            row = pair_row(cid1, cid2, norm1, norm2, cap1, cap2, media1, media2,
+                           float(np.dot(vectors[i], vectors[j])))
             if row is not None:
                 kept += 1
                 yield row
@@ -131,19 +141,21 @@ class SearchAndPair(beam.DoFn):
 
 
 class MineKnn(beam.PTransform):
-    """captions -> (caption pair rows, rejects [always empty: drops are counted only])."""
+    """captions -> (caption pair rows, rejects [always empty: drops are counted only]).
+    Vector files go to ``folder`` (scratch: the stage's staging folder)."""
 
-    def __init__(self, stage: str, cfg: MiningConfig, encoder_cfg: TextEncoderConfig):
+    def __init__(self, stage: str, cfg: MiningConfig, encoder_cfg: TextEncoderConfig, folder: str):
         super().__init__()
-        self.stage, self.cfg, self.encoder_cfg = stage, cfg, encoder_cfg
+        self.stage, self.cfg, self.encoder_cfg, self.folder = stage, cfg, encoder_cfg, folder
 
     def expand(self, captions):
+        summaries = (captions
+                     | "WithText" >> beam.Map(lambda row: (row["caption_id"], row["normalized"]))
+                     | "Embed" >> EmbedToVectorFiles(self.encoder_cfg, self.folder, self.stage))
         pairs = (captions
-                 | "WithText" >> beam.Map(lambda row: (row, row["normalized"]))
-                 | "Batch" >> beam.BatchElements(min_batch_size=64,
-                                                 max_batch_size=self.encoder_cfg.batch_size * 8)
-                 | "Embed" >> beam.ParDo(EmbedTexts(self.encoder_cfg, self.stage))
+                 | "Slim" >> beam.Map(_gathered)
                  | "Gather" >> beam.combiners.ToList()
-                 | "Search" >> beam.ParDo(SearchAndPair(self.stage, self.cfg)))
+                 | "Search" >> beam.ParDo(SearchAndPair(self.stage, self.cfg, self.folder),
+                                          summaries=beam.pvalue.AsList(summaries)))
         rejects = captions.pipeline | "NoRejects" >> beam.Create([])
         return pairs, rejects

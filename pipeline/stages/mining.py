@@ -33,8 +33,8 @@ class MiningStage(Stage):
             from pipeline.mining.knn import MineKnn
 
             captions = read_table(p, ctx.run, "captions")
-            pairs, rejects = captions | "MineKnn" >> MineKnn(self.name, cfg,
-                                                             ctx.config.text_encoder)
+            pairs, rejects = captions | "MineKnn" >> MineKnn(
+                self.name, cfg, ctx.config.text_encoder, str(ctx.staging / "_text_vectors"))
         else:
             raise ValueError(f"unknown mining.method {cfg.method!r}; use one of {METHODS}")
         pairs | "WritePairs" >> WriteTable(ctx, "mined_pairs", CAPTION_PAIRS)
