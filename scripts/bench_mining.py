@@ -247,7 +247,11 @@ def markdown(records: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 2_000_000])
-    ap.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    ap.add_argument("--modes", nargs="*", default=list(MODES), choices=list(MODES),
+                    help="runners of the exact builds (none: only faiss, with --exact-runs)")
+    ap.add_argument("--exact-runs", nargs="*", default=[], metavar="DIR",
+                    help="finished exact runs (one per size, in --sizes order) to take the faiss "
+                         "recall against instead of building exact again")
     ap.add_argument("--faiss-sizes", type=int, nargs="*", default=[100_000],
                     help="sizes at which to also run the faiss miner (CPU: hours at 1M)")
     ap.add_argument("--faiss-mode", default="direct", choices=list(MODES))
@@ -282,12 +286,16 @@ def main(argv: list[str] | None = None) -> int:
             "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
                        f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM",
             "argv": sys.argv, "records": []}
+    if args.exact_runs and (args.modes or len(args.exact_runs) != len(args.sizes)):
+        ap.error("--exact-runs needs one run per size and --modes with no runner")
     records = meta["records"]
     for size in args.sizes:
         start = time.monotonic()
         corpus = corpus_for(size, args.seed, workdir)
         print(f"[bench] corpus {corpus} ({time.monotonic() - start:.0f}s)", file=sys.stderr)
         exact_run = None
+        if args.exact_runs:
+            exact_run = Path(args.exact_runs[args.sizes.index(size)])
         for label in args.modes:
             rec = bench_one(size, f"exact_{label}", "exact", "pair_filters", MODES[label],
                             corpus, workdir, args.keep_runs)
