@@ -87,9 +87,20 @@ def versions() -> dict[str, str]:
     return out
 
 
+def code_version() -> str:
+    """Version of the installed covr-datagen (part of every checkpoint key, so an upgrade
+    recomputes stages instead of reusing what older code wrote)."""
+    try:
+        return metadata.version("covr-datagen")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def stage_key(stage: Stage, config: Config, upstream_key: str, extra: str = "") -> str:
-    """Checkpoint key: the stage's name, its config sections, upstream key and any extra input."""
-    blob = "|".join([stage.name, config.section_hash(*stage.config_sections), upstream_key, extra])
+    """Checkpoint key: the stage's name, its config sections, upstream key, any extra input and
+    the covr-datagen version."""
+    blob = "|".join([stage.name, config.section_hash(*stage.config_sections), upstream_key, extra,
+                     code_version()])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

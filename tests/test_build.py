@@ -112,6 +112,15 @@ def test_config_change_recomputes_downstream_only(tmp_path):
     assert [r.skipped for r in reports] == [True, False, False, False]
 
 
+def test_new_code_version_recomputes_every_stage(tmp_path, monkeypatch):
+    run = RunDir(tmp_path / "run")
+    req = BuildRequest(demo_corpus_path(), str(run.root), until="mine")
+    run_build(req, Config())
+    assert [r.skipped for r in run_build(req, Config())] == [True, True, True]
+    monkeypatch.setattr("pipeline.stage_runner.code_version", lambda: "999.0")
+    assert [r.skipped for r in run_build(req, Config())] == [False, False, False]
+
+
 def test_metadata_r18_drops_mature_records(tmp_path):
     """r18 from a CleanVid-style map joins on the full or the bare (videoid) media id."""
     corpus = tmp_path / "c.csv"
