@@ -110,6 +110,7 @@ class MediaConfig:
     max_media_per_caption: int = 50
     cache_dir: str | None = None  # default: <run>/embedding_cache
     decode_workers: int = 2
+    frame: str = "middle"  # video frame: "middle" (n // 2) or "keyframe" (nearest to n // 2)
     seed: int = 0  # --no-media: seed of the deterministic media-pair pick
 
 

@@ -8,8 +8,8 @@ only ``(media_id, row)`` pairs (:class:`FindDuplicateRows`): :class:`ParseUnit` 
 once and saves its records to a scratch file in the stage's staging folder
 (:mod:`pipeline.scratch`); :class:`EmitUniqueRecords` loads that file, keeps each media id's first
 row and rejects the others — whole records are never shuffled (at 2M rows that shuffle held
-~7 GB in the local runner's process), and no row is parsed twice. One physical line is one row: a quoted field spanning lines is rejected as a
-bad row, never silently joined.
+~7 GB in the local runner's process), and no row is parsed twice. One physical line is one
+row: a quoted field spanning lines is rejected as a bad row, never silently joined.
 
 Reasons: ``blank_line``, ``undecodable``, ``bad_column_count``, ``bad_json``, ``missing_id``,
 ``empty_caption`` (no words after normalisation), ``duplicate_id``.

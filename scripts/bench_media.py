@@ -3,12 +3,15 @@
 Writes ``--n-videos`` synthetic WebVid-like H.264 clips (596x336, 25 fps, ``--seconds`` long,
 keyframe every ``--gop`` frames) and measures:
 
-1. ``decode``: middle frame with decord + shrink to the encoder's input size, in a pool of
-   ``w`` threads (the stage's DecodeFrames work), for each ``--workers`` value;
+1. ``decode``: the frame chosen by each ``--frames`` rule (``middle``: frame ``n // 2``;
+   ``keyframe``: the keyframe nearest to it, ``media.frame``) with decord + shrink to the
+   encoder's input size, in a pool of ``w`` threads (the stage's DecodeFrames work), for each
+   ``--workers`` value;
 2. ``embed``: the image encoder alone on prepared frames, for each ``--batch-sizes`` value;
-3. ``overlap``: decode pool feeding encoder batches concurrently (what a worker can reach);
+3. ``overlap``: decode pool feeding encoder batches concurrently (what a worker can reach),
+   per frame rule;
 4. ``stage``: the real ``media_embed`` stage through ``run_stages`` (Beam DirectRunner, cold
-   cache), with the best batch size and the most workers.
+   cache), with the best batch size, the most workers and the first frame rule.
 
 Paper: ~135k videos in 3 h on one RTX A6000 = ~12.5 videos/s.
 
@@ -53,12 +56,13 @@ def make_videos(folder: Path, n: int, seconds: float, fps: int, gop: int) -> lis
         return list(pool.map(_write_one, jobs, chunksize=4))
 
 
-def bench_decode(paths: list[str], prepare, workers: int) -> tuple[float, list[np.ndarray]]:
-    """Videos/s of middle-frame decode + prepare with ``workers`` threads."""
-    from pipeline.media.frames import read_middle_video_frame
+def bench_decode(paths: list[str], prepare, workers: int, frame: str = "middle"
+                 ) -> tuple[float, list[np.ndarray]]:
+    """Videos/s of frame decode (rule ``frame``) + prepare with ``workers`` threads."""
+    from pipeline.media.frames import read_video_frame
 
     def one(path):
-        return prepare(read_middle_video_frame(path)[0])
+        return prepare(read_video_frame(path, frame)[0])
 
     start = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
@@ -87,12 +91,13 @@ def bench_embed(encoder, frames: list[np.ndarray], batch: int, device: str,
     return len(items) / (time.perf_counter() - start)
 
 
-def bench_overlap(paths: list[str], encoder, batch: int, workers: int) -> float:
+def bench_overlap(paths: list[str], encoder, batch: int, workers: int, frame: str = "middle"
+                  ) -> float:
     """Videos/s with decode threads and encoder batches running concurrently."""
-    from pipeline.media.frames import read_middle_video_frame
+    from pipeline.media.frames import read_video_frame
 
     def one(path):
-        return encoder.prepare(read_middle_video_frame(path)[0])
+        return encoder.prepare(read_video_frame(path, frame)[0])
 
     start = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
@@ -108,7 +113,7 @@ def bench_overlap(paths: list[str], encoder, batch: int, workers: int) -> float:
 
 
 def bench_stage(root: Path, paths: list[str], encoder: str, device: str, batch: int,
-                workers: int) -> dict:
+                workers: int, frame: str = "middle") -> dict:
     """The real media_embed stage (cold cache) over the clips; videos/s and its manifest entry."""
     from pipeline.config import Config
     from pipeline.rundir import RunDir
@@ -141,12 +146,14 @@ def bench_stage(root: Path, paths: list[str], encoder: str, device: str, batch: 
     config.media.encoder, config.media.device = encoder, device
     config.media.batch_size, config.media.decode_workers = batch, workers
     config.media.max_media_per_caption = len(ids)
+    config.media.frame = frame
     start = time.perf_counter()
     (report,) = run_stages([MediaEmbedStage()], run, config, corpus_path=None,
                            corpus_fingerprint="bench", extra_ctx={"media_kind": "video"})
     seconds = time.perf_counter() - start
     return {"videos_per_s": report.kept / seconds, "seconds": round(seconds, 2),
-            "kept": report.kept, "dropped": report.dropped, "batch": batch, "workers": workers}
+            "kept": report.kept, "dropped": report.dropped, "batch": batch, "workers": workers,
+            "frame": frame}
 
 
 def main() -> None:
@@ -160,6 +167,8 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--batch-sizes", default="32,64,128,256")
     parser.add_argument("--workers", default="1,2,4,8,16")
+    parser.add_argument("--frames", default="middle",
+                        help="media.frame rules to time, comma-separated (middle,keyframe)")
     parser.add_argument("--no-stage", action="store_true", help="skip the Beam stage run")
     parser.add_argument("--out", help="write results as JSON here")
     args = parser.parse_args()
@@ -167,9 +176,11 @@ def main() -> None:
     import torch
 
     from pipeline.media.encoders import make_image_encoder
+    from pipeline.media.frames import check_frame_rule
 
     batches = [int(b) for b in args.batch_sizes.split(",")]
     workers = [int(w) for w in args.workers.split(",")]
+    rules = [check_frame_rule(f) for f in args.frames.split(",")]
     root = Path(tempfile.mkdtemp(prefix="bench_media_"))
     result: dict = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                                 "gpu": torch.cuda.get_device_name(0)
@@ -186,26 +197,30 @@ def main() -> None:
         t = time.perf_counter()
         encoder.setup()
         result["model_load_s"] = round(time.perf_counter() - t, 2)
-        result["decode"] = {}
+        result["decode"] = {rule: {} for rule in rules}
         frames: list[np.ndarray] = []
-        for w in workers:
-            vps, frames = bench_decode(paths, encoder.prepare, w)
-            result["decode"][w] = round(vps, 1)
-            print(f"decode workers={w}: {vps:.1f} videos/s", flush=True)
+        for rule in rules:
+            for w in workers:
+                vps, frames = bench_decode(paths, encoder.prepare, w, rule)
+                result["decode"][rule][w] = round(vps, 1)
+                print(f"decode frame={rule} workers={w}: {vps:.1f} videos/s", flush=True)
         result["embed"] = {}
         for b in batches:
             ips = bench_embed(encoder, frames, b, args.device)
             result["embed"][b] = round(ips, 1)
             print(f"embed batch={b}: {ips:.1f} images/s", flush=True)
         best_batch = max(result["embed"], key=result["embed"].get)
-        vps = bench_overlap(paths, encoder, best_batch, max(workers))
-        result["overlap"] = {"batch": best_batch, "workers": max(workers),
-                             "videos_per_s": round(vps, 1)}
-        print(f"decode+embed overlapped (batch {best_batch}, {max(workers)} workers): "
-              f"{vps:.1f} videos/s", flush=True)
+        result["overlap"] = {}
+        for rule in rules:
+            vps = bench_overlap(paths, encoder, best_batch, max(workers), rule)
+            result["overlap"][rule] = {"batch": best_batch, "workers": max(workers),
+                                       "videos_per_s": round(vps, 1)}
+            print(f"decode+embed overlapped (frame {rule}, batch {best_batch}, {max(workers)} "
+                  f"workers): {vps:.1f} videos/s", flush=True)
         if not args.no_stage:
             del encoder
-            stage = bench_stage(root, paths, args.encoder, args.device, best_batch, max(workers))
+            stage = bench_stage(root, paths, args.encoder, args.device, best_batch, max(workers),
+                                rules[0])
             result["stage"] = stage
             print(f"media_embed stage: {stage['videos_per_s']:.1f} videos/s ({stage})", flush=True)
     finally:

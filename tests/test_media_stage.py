@@ -126,6 +126,28 @@ def test_video_end_to_end_with_bad_media_and_cache(video_corpus, tmp_path):
     assert manifest["stages"][0]["info"] == {"cache_hits": 5}
 
 
+def test_keyframe_rule_records_its_frame_and_keeps_its_own_cache(video_corpus, tmp_path):
+    import decord
+
+    from pipeline.media.frames import nearest_keyframe
+
+    run, config = video_corpus
+    _run(run, config, stages=[MediaEmbedStage()])  # middle frames fill the cache first
+    config.media.frame = "keyframe"
+    run2 = RunDir(tmp_path / "run2")
+    write_table(run2.table("records"), _rows(run, "records"), RECORDS)
+    write_table(run2.table("caption_pairs"), _rows(run, "caption_pairs"), CAPTION_PAIRS)
+    embed = _run(run2, config, stages=[MediaEmbedStage()])["media_embed"]
+    assert embed.kept == 5 and embed.info.get("cache_hits", 0) == 0  # not the middle frames' cache
+    reader = decord.VideoReader(config.media.media_root + "/p/v1.mp4")
+    expected = nearest_keyframe(reader.get_key_indices(), len(reader))
+    assert expected != 8  # this clip's keyframes are not at its middle frame
+    assert {r["frame_index"] for r in _rows(run2, "media_embeddings")} == {expected}
+    config.media.frame = "first"
+    with pytest.raises(ValueError, match="media.frame 'first'"):
+        _run(run2, config, stages=[MediaEmbedStage()])
+
+
 def test_cap_bounds_the_work_and_is_counted(video_corpus):
     run, config = video_corpus
     config.media.max_media_per_caption = 2

@@ -8,7 +8,12 @@ import pytest
 
 from pipeline.media.cache import EmbeddingCache, model_key
 from pipeline.media.encoders import PixelEncoder, make_image_encoder
-from pipeline.media.frames import MediaError, read_image, read_middle_video_frame
+from pipeline.media.frames import (
+    MediaError,
+    nearest_keyframe,
+    read_image,
+    read_video_frame,
+)
 from pipeline.media.resolve import resolve_media_path
 from pipeline.media.synthetic import caption_image, clip_frames, write_jpg, write_mp4
 from pipeline.media.topk import capped, seeded_pairs, top_k_pairs
@@ -36,12 +41,38 @@ def test_decord_middle_frame_is_the_encoded_middle_frame(tmp_path, n_frames):
     frames = clip_frames("a red car on a wet road", n_frames=n_frames, height=48, width=64)
     path = str(tmp_path / "clip.mp4")
     write_mp4(path, frames)
-    frame, index = read_middle_video_frame(path)
+    frame, index = read_video_frame(path)
     assert index == n_frames // 2
     assert frame.shape == frames[0].shape
     errors = [_mean_abs(frame, f) for f in frames]
     assert int(np.argmin(errors)) == n_frames // 2
     assert errors[n_frames // 2] < 8 < min(e for i, e in enumerate(errors) if i != n_frames // 2)
+
+
+def test_keyframe_rule_reads_the_keyframe_nearest_the_middle(tmp_path):
+    """H.264 with a keyframe every 8 frames: 30 frames, middle 15; keyframes 0, 8, 16, 24 ->
+    frame 16 is used, and it is the frame encoded at index 16 (the bar column encodes it)."""
+    import decord
+
+    frames = clip_frames("a red car on a wet road", n_frames=30, height=64, width=128)
+    path = str(tmp_path / "gop8.mp4")
+    write_mp4(path, frames, codec="libx264", gop=8)
+    keys = decord.VideoReader(path).get_key_indices()
+    assert 16 in keys and 15 not in keys
+    frame, index = read_video_frame(path, "keyframe")
+    assert index == nearest_keyframe(keys, 30) == 16
+    errors = [_mean_abs(frame, f) for f in frames]
+    assert int(np.argmin(errors)) == 16
+    middle, middle_index = read_video_frame(path, "middle")
+    assert middle_index == 15 and int(np.argmin([_mean_abs(middle, f) for f in frames])) == 15
+    with pytest.raises(ValueError, match="media.frame 'first'"):
+        read_video_frame(path, "first")
+
+
+def test_nearest_keyframe_breaks_ties_early_and_falls_back_to_the_middle():
+    assert nearest_keyframe([0, 10, 20], 30) == 10   # middle 15: 10 and 20 tie
+    assert nearest_keyframe([0, 12, 40], 30) == 12   # 40 is past the end
+    assert nearest_keyframe([], 9) == 4
 
 
 def test_bad_videos_and_images_raise_with_reasons(tmp_path):
@@ -51,9 +82,9 @@ def test_bad_videos_and_images_raise_with_reasons(tmp_path):
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
     bad_img = tmp_path / "bad.jpg"
     bad_img.write_text("not a jpeg")
-    cases = [(read_middle_video_frame, tmp_path / "missing.mp4", "missing_file"),
-             (read_middle_video_frame, empty, "empty_video"),
-             (read_middle_video_frame, corrupt, "corrupt_video"),
+    cases = [(read_video_frame, tmp_path / "missing.mp4", "missing_file"),
+             (read_video_frame, empty, "empty_video"),
+             (read_video_frame, corrupt, "corrupt_video"),
              (read_image, tmp_path / "missing.jpg", "missing_file"),
              (read_image, bad_img, "unreadable_image")]
     for reader, path, reason in cases:
@@ -103,9 +134,9 @@ def test_tiny_open_clip_ranks_identical_content_above_different(tiny_clip_spec, 
     frames_a = []
     for name in ("a1", "a2"):
         write_mp4(str(tmp_path / f"{name}.mp4"), clip_frames("a red car on a road"))
-        frames_a.append(read_middle_video_frame(str(tmp_path / f"{name}.mp4"))[0])
+        frames_a.append(read_video_frame(str(tmp_path / f"{name}.mp4"))[0])
     write_mp4(str(tmp_path / "b.mp4"), clip_frames("fireworks above a dark city skyline"))
-    frame_b = read_middle_video_frame(str(tmp_path / "b.mp4"))[0]
+    frame_b = read_video_frame(str(tmp_path / "b.mp4"))[0]
     vecs = enc.encode([enc.prepare(f) for f in (*frames_a, frame_b)])
     assert vecs.shape == (3, 16)
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-5)
@@ -170,6 +201,10 @@ def test_capped_and_seeded_pairs():
 def test_cache_shards_are_atomic_and_keyed_by_model(tmp_path):
     key_a, key_b = model_key("pixels-16", "video"), model_key("pixels-8", "video")
     assert key_a != key_b and key_a != model_key("pixels-16", "image")
+    # another video frame rule gets its own cache; images have no frame rule
+    assert model_key("pixels-16", "video", "middle") == key_a
+    assert model_key("pixels-16", "video", "keyframe") != key_a
+    assert model_key("pixels-16", "image", "keyframe") == model_key("pixels-16", "image")
     cache = EmbeddingCache(tmp_path, key_a)
     assert cache.shard_glob() is None and cache.write_shard([]) is None
     cache.write_shard([{"media_id": "m1", "model_key": key_a, "frame_index": 4,

@@ -23,13 +23,16 @@ import pyarrow.parquet as pq
 from schemas import MEDIA_EMBEDDINGS, Conformer
 
 
-def model_key(encoder_identity: str, kind: str) -> str:
-    """Cache key of an encoder: readable prefix + hash of its identity and the media kind.
+def model_key(encoder_identity: str, kind: str, frame: str = "middle") -> str:
+    """Cache key of an encoder: readable prefix + hash of its identity, the media kind and, for
+    videos read by another rule than ``middle``, the frame rule (``media.frame``).
 
     A local checkpoint path contributes its size and modification time, so a changed file gets
     a fresh cache.
     """
     ident = f"{kind}|{encoder_identity}"
+    if kind == "video" and frame != "middle":
+        ident += f"|frame={frame}"
     pretrained = encoder_identity.rsplit(":", 1)[-1]
     if os.path.isfile(pretrained):
         st = os.stat(pretrained)

@@ -7,8 +7,8 @@ captions (a "hot key", e.g. "<*> background") keeps only its first ``max_group_s
 (by caption id); the pairs this removes are counted as ``hot_key_cap`` and one reject row per
 capped key records its size. Candidate pairs are then joined with their captions (two
 CoGroupByKeys on caption id, entered only by captions that are in some candidate pair: their
-ids travel as one sorted array, a side input) and verified word by word; a pair that fails verification (a 64-bit
-hash collision) is dropped as ``hash_collision``.
+ids travel as one sorted array, a side input) and verified word by word; a pair that fails
+verification (a 64-bit hash collision) is dropped as ``hash_collision``.
 
 Counting unit: candidate pairs (``n*(n-1)/2`` per key group of ``n`` captions).
 """
@@ -190,8 +190,9 @@ class MineExact(beam.PTransform):
     """captions -> (caption pair rows, rejects).
 
     The input is ``{"keys": rows, "captions": rows}``: two reads of the same captions table,
-    the first with only ``caption_id`` and ``normalized`` (for the masked keys). Reading twice costs less than one read feeding both branches: the branch that
-    waits for the paired-id side input would make the runner hold every caption row until then
+    the first with only ``caption_id`` and ``normalized`` (for the masked keys). Reading twice
+    costs less than one read feeding both branches: the branch that waits for the paired-id
+    side input would make the runner hold every caption row until then
     (at 2M captions, 1.6M rows encoded and buffered in the launching process), while a second
     read filters right after reading, so only paired captions are ever encoded.
     """

@@ -4,7 +4,8 @@ of each caption pair). See docs/MEDIA.md.
 ``media_embed`` — unit: distinct media ids referenced by the caption pairs (each caption's first
 ``media.max_media_per_caption`` ids, the only ones ever scored). Media ids are joined to their
 ``records`` rows and to the embedding cache with ``CoGroupByKey``. A cache hit is kept as is
-(counted in ``info:cache_hits``); a miss is resolved to a file, its middle frame decoded in a pool
+(counted in ``info:cache_hits``); a miss is resolved to a file, its middle frame (or the
+keyframe nearest to it, ``media.frame: keyframe``) decoded in a pool
 of ``media.decode_workers`` threads inside the DoFn (decord and PIL release the GIL), shrunk to the
 encoder's input size, and embedded through Beam ``RunInference`` (model loaded once per worker).
 New embeddings go to the cache as atomically renamed Parquet shards. Drop reasons:
@@ -32,7 +33,7 @@ import numpy as np
 from filters.base import Drop
 from pipeline.config import Config, MediaConfig
 from pipeline.media.cache import EmbeddingCache, model_key
-from pipeline.media.frames import MediaError, read_representative_frame
+from pipeline.media.frames import MediaError, check_frame_rule, read_representative_frame
 from pipeline.media.resolve import resolve_media_path
 from pipeline.media.topk import capped, seeded_pairs, top_k_pairs
 from pipeline.stages.base import (
@@ -73,7 +74,7 @@ def encoder_cache(cfg: MediaConfig, ctx: StageContext, kind: str) -> EmbeddingCa
 
     identity = make_image_encoder(cfg.encoder, "cpu").identity
     cache_dir = cfg.cache_dir or str(ctx.run.root / "embedding_cache")
-    return EmbeddingCache(cache_dir, model_key(identity, kind))
+    return EmbeddingCache(cache_dir, model_key(identity, kind, cfg.frame))
 
 
 def referenced_media(row: dict, cap: int) -> list[str]:
@@ -122,8 +123,9 @@ class DecodeFrames(beam.DoFn):
     """Batches of items to decode -> ``((media_id, frame_index), prepared frame)``; failures go
     to the rejects output with their reason. Decoding runs in a thread pool."""
 
-    def __init__(self, encoder_spec: str, kind: str, workers: int):
+    def __init__(self, encoder_spec: str, kind: str, workers: int, frame: str = "middle"):
         self.encoder_spec, self.kind, self.workers = encoder_spec, kind, max(1, workers)
+        self.frame = frame
 
     def setup(self):
         from pipeline.media.encoders import make_image_encoder
@@ -134,7 +136,7 @@ class DecodeFrames(beam.DoFn):
 
     def _decode(self, item: dict):
         try:
-            frame, index = read_representative_frame(item["path"], self.kind)
+            frame, index = read_representative_frame(item["path"], self.kind, self.frame)
             return self._prepare(frame), index
         except MediaError as exc:
             return exc
@@ -199,6 +201,7 @@ class MediaEmbedStage(Stage):
         if not cfg.enabled:
             raise ValueError("media_embed runs only with media enabled (--no-media skips it)")
         kind = media_kind_of(ctx)
+        check_frame_rule(cfg.frame)
         cache = encoder_cache(cfg, ctx, kind)
         cap = cfg.max_media_per_caption
         refs = (
@@ -224,7 +227,7 @@ class MediaEmbedStage(Stage):
         decoded = (
             routed.todo
             | "DecodeBatch" >> beam.BatchElements(min_batch_size=1, max_batch_size=decode_batch)
-            | "Decode" >> beam.ParDo(DecodeFrames(cfg.encoder, kind, cfg.decode_workers))
+            | "Decode" >> beam.ParDo(DecodeFrames(cfg.encoder, kind, cfg.decode_workers, cfg.frame))
             .with_outputs(REJECTS_TAG, main="frames")
         )
         handler = KeyedModelHandler(FrameEmbeddingHandler(cfg.encoder, cfg.device, cfg.batch_size))
