@@ -1,4 +1,4 @@
-# covr-datagen: `make demo` runs the pipeline on the bundled demo corpus, `make test` runs the tests.
+# covr-datagen: `make demo` runs the pipeline on the bundled demo corpus, `make test` lints (ruff) and runs the tests.
 # Both do all set-up first (Debian packages, .venv/, Python dependencies); set-up is idempotent.
 VENV  := .venv
 STAMP := $(VENV)/.setup-done
@@ -15,6 +15,7 @@ demo: setup
 	$(VENV)/bin/covr-datagen demo --out out/demo
 
 test: setup
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 clean:
