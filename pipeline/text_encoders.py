@@ -30,7 +30,6 @@ Beam worker processes, so ``--workers N`` does not oversubscribe the cores).
 from __future__ import annotations
 
 import os
-import zlib
 from typing import Callable, Sequence
 
 import numpy as np
@@ -217,7 +216,3 @@ def make_text_encoder(cfg) -> TextEncoder:
     return TextEncoder(cfg.model, batch_size=cfg.batch_size, device=cfg.device, dtype=cfg.dtype,
                        threads=cfg.threads)
 
-
-def text_bucket(key: str, buckets: int) -> int:
-    """Stable bucket of a string key (the same in every process, unlike ``hash``)."""
-    return zlib.crc32(key.encode("utf-8")) % buckets

@@ -27,10 +27,10 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.grouping import GroupByKeyInBuckets
+from pipeline.grouping import GroupByKeyInBuckets, key_bucket
 from pipeline.scratch import read_npy, write_npy
 from pipeline.stages.base import Progress
-from pipeline.text_encoders import make_text_encoder, text_bucket
+from pipeline.text_encoders import make_text_encoder
 
 
 def bucket_paths(folder: str, bucket: int) -> tuple[str, str]:
@@ -82,7 +82,7 @@ class EmbedToVectorFiles(beam.PTransform):
     def expand(self, keyed_texts):
         buckets = max(1, int(self.encoder_cfg.embed_buckets))
         return (keyed_texts
-                | "ToBucket" >> beam.Map(lambda kv: (text_bucket(kv[0], buckets), kv))
+                | "ToBucket" >> beam.Map(lambda kv: (key_bucket(kv[0], buckets), kv))
                 | "GroupBuckets" >> GroupByKeyInBuckets(buckets)
                 | "EmbedBucket" >> beam.ParDo(EmbedBucketToFiles(self.encoder_cfg, self.folder,
                                                                   self.stage)))
@@ -107,7 +107,7 @@ class CaptionVectors:
 
     def vector(self, caption_id: str) -> np.ndarray:
         """The caption's vector; a caption that was not embedded is an error."""
-        ids, vecs = self._bucket(text_bucket(caption_id, self.buckets))
+        ids, vecs = self._bucket(key_bucket(caption_id, self.buckets))
         at = int(np.searchsorted(ids, caption_id))
         if at >= len(ids) or ids[at] != caption_id:
             raise RuntimeError(f"caption {caption_id} has no vector in {self.folder}")

@@ -45,7 +45,7 @@ def nearest_keyframe(keyframes, count: int) -> int:
     """The keyframe index nearest to the middle frame ``count // 2`` (earlier on a tie), or the
     middle frame itself when there are no keyframes."""
     middle = count // 2
-    keys = [int(k) for k in keyframes if 0 <= int(k) < count]
+    keys = [k for k in map(int, keyframes) if 0 <= k < count]
     if not keys:
         return middle
     return min(keys, key=lambda k: (abs(k - middle), k))

@@ -111,7 +111,7 @@ class SearchAndPair(beam.DoFn):
             return
         items.sort(key=lambda it: it[0])
         ids, vectors = load_sorted_vectors(self.folder, summaries)
-        if len(ids) != len(items) or any(a != b for a, b in zip(ids.tolist(), (it[0] for it in items))):
+        if ids.tolist() != [it[0] for it in items]:
             raise RuntimeError(f"{len(items):,} captions but {len(ids):,} vectors in {self.folder}, "
                                "or their ids differ")
         start = time.monotonic()
