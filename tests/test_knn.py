@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.mining.knn import build_index, candidate_pairs, one_word_mask
+from pipeline.mining.knn import OneWordPrecheck, build_index, candidate_pairs
 from pipeline.normalize import one_word_difference
 
 
@@ -20,16 +20,32 @@ def test_candidate_pairs_are_distinct_unordered_and_skip_self_and_missing():
     assert candidate_pairs(neighbours).tolist() == [[0, 1], [0, 2], [1, 3]]
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 30).flatmap(lambda n: st.tuples(
+    st.lists(st.lists(st.integers(-1, n - 1), min_size=4, max_size=4), min_size=n, max_size=n),
+    st.integers(1, n))))
+def test_candidate_pairs_taken_in_row_chunks_give_each_pair_once(case):
+    rows, chunk = case
+    neighbours = np.array(rows, dtype=np.int32)
+    expected = {(min(i, j), max(i, j)) for i, row in enumerate(rows) for j in row
+                if j >= 0 and j != i}
+    chunks = [candidate_pairs(neighbours, slice(s, s + chunk))
+              for s in range(0, len(rows), chunk)]
+    found = [tuple(p) for part in chunks for p in part.tolist()]
+    assert len(found) == len(set(found))  # no pair from two chunks
+    assert set(found) == expected
+
+
 words = st.sampled_from(["a", "red", "car", "cat", "sea"])
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.lists(words, min_size=1, max_size=4).map(tuple), min_size=2, max_size=25,
                 unique=True))
-def test_one_word_mask_matches_the_word_by_word_rule_on_every_pair(captions):
+def test_one_word_precheck_matches_the_word_by_word_rule_on_every_pair(captions):
     tokens = [list(c) for c in captions]
     pairs = np.array(list(combinations(range(len(tokens)), 2)), dtype=np.int64)
-    mask = one_word_mask(tokens, pairs, chunk=7)  # several chunks
+    mask = OneWordPrecheck(tokens).mask(pairs, chunk=7)  # several chunks
     expected = [one_word_difference(tokens[i], tokens[j]) is not None for i, j in pairs]
     assert mask.tolist() == expected
 

@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import Config
+from pipeline.mining.knn import SearchAndPair
 from pipeline.normalize import caption_id, normalize, one_word_difference
 from pipeline.rundir import RunDir
 from pipeline.stage_runner import run_stages
@@ -96,7 +97,10 @@ def test_hot_keys_are_capped_and_counted(tmp_path):
     assert "6 captions share one masked key" in rejects[0]["detail"]
 
 
-def test_faiss_miner_finds_a_subset_with_similarities(tmp_path):
+def test_faiss_miner_finds_a_subset_with_similarities(tmp_path, monkeypatch):
+    # search and pair a few captions at a time, as at 2M captions
+    monkeypatch.setattr(SearchAndPair, "SEARCH_ROWS", 4)
+    monkeypatch.setattr(SearchAndPair, "PAIR_ROWS", 2)
     captions = ["Young woman smiling", "Old woman smiling", "Young couple smiling",
                 "Red car on the road", "Blue car on the road", "Cat sleeping on the sofa",
                 "Dog sleeping on the sofa", "Sunset over the sea", "A completely unrelated thing"]

@@ -55,36 +55,54 @@ def build_index(vectors: np.ndarray, index: str = "auto", nprobe: int = 16, flat
     return idx
 
 
-def candidate_pairs(neighbours: np.ndarray) -> np.ndarray:
-    """Distinct unordered pairs ``(i, j)``, ``i < j``, from a ``(n, k)`` neighbour matrix."""
-    n, k = neighbours.shape
-    rows = np.repeat(np.arange(n, dtype=np.int64), k)
-    cols = neighbours.reshape(-1).astype(np.int64)
-    valid = (cols >= 0) & (cols != rows)
-    a, b = np.minimum(rows[valid], cols[valid]), np.maximum(rows[valid], cols[valid])
-    codes = np.unique(a * n + b)
-    return np.stack([codes // n, codes % n], axis=1)
+def candidate_pairs(neighbours: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
+    """Distinct unordered pairs ``(i, j)``, ``i < j``, from the neighbour lists of ``rows`` of a
+    ``(n, k)`` neighbour matrix (self and ``-1`` entries skipped).
+
+    Each pair belongs to exactly one row, so the rows can be taken a chunk at a time and no pair
+    comes out twice: pair ``(i, j)`` comes from row ``i`` when ``j`` is in ``i``'s list, else
+    from row ``j``. Memory is that of the chunk, not of all ``n * k`` candidates.
+    """
+    n = len(neighbours)
+    first = rows.indices(n)[0]
+    block = np.sort(neighbours[rows], axis=1)
+    repeated = np.zeros(block.shape, dtype=bool)  # a row may list a neighbour twice
+    repeated[:, 1:] = block[:, 1:] == block[:, :-1]
+    own = np.repeat(np.arange(first, first + len(block), dtype=np.int64), block.shape[1])
+    other = block.reshape(-1).astype(np.int64)
+    valid = (other >= 0) & (other != own) & ~repeated.reshape(-1)
+    own, other = own[valid], other[valid]
+    # a backward pair (other < own) is the other row's unless own is missing from that row's list
+    backward = np.flatnonzero(other < own)
+    listed = (neighbours[other[backward]] == own[backward, None]).any(axis=1)
+    keep = np.ones(len(own), dtype=bool)
+    keep[backward[listed]] = False
+    own, other = own[keep], other[keep]
+    return np.stack([np.minimum(own, other), np.maximum(own, other)], axis=1)
 
 
-def one_word_mask(token_lists: list[list[str]], pairs: np.ndarray, chunk: int = 1_000_000
-                  ) -> np.ndarray:
-    """Vectorised pre-check: True where the two captions share a masked key at some position."""
-    word_ids = WordIds()
-    keys, cap, pos = masked_keys(token_lists, word_ids)
-    lengths = np.array([len(t) for t in token_lists], dtype=np.int64)
-    max_len = int(lengths.max()) if len(lengths) else 0
-    table = np.zeros((len(token_lists), max(max_len, 1)), dtype=np.uint64)
-    table[cap, pos] = keys
-    out = np.zeros(len(pairs), dtype=bool)
-    same_len = lengths[pairs[:, 0]] == lengths[pairs[:, 1]]
-    idx = np.flatnonzero(same_len)
-    for s in range(0, len(idx), chunk):
-        part = idx[s:s + chunk]
-        eq = table[pairs[part, 0]] == table[pairs[part, 1]]
-        lens = lengths[pairs[part, 0]]
-        eq &= np.arange(table.shape[1])[None, :] < lens[:, None]
-        out[part] = eq.any(axis=1)
-    return out
+class OneWordPrecheck:
+    """Vectorised pre-check of candidate pairs: True where the two captions share a masked key
+    (the caption with one word wildcarded) at some position, i.e. differ in at most one word."""
+
+    def __init__(self, token_lists: list[list[str]]):
+        keys, cap, pos = masked_keys(token_lists, WordIds())
+        self.lengths = np.array([len(t) for t in token_lists], dtype=np.int64)
+        max_len = int(self.lengths.max()) if len(self.lengths) else 0
+        self.table = np.zeros((len(token_lists), max(max_len, 1)), dtype=np.uint64)
+        self.table[cap, pos] = keys
+
+    def mask(self, pairs: np.ndarray, chunk: int = 1_000_000) -> np.ndarray:
+        """One bool per row of ``pairs`` (``(m, 2)`` caption indices), ``chunk`` pairs at a time."""
+        out = np.zeros(len(pairs), dtype=bool)
+        idx = np.flatnonzero(self.lengths[pairs[:, 0]] == self.lengths[pairs[:, 1]])
+        positions = np.arange(self.table.shape[1])[None, :]
+        for s in range(0, len(idx), chunk):
+            part = idx[s:s + chunk]
+            eq = self.table[pairs[part, 0]] == self.table[pairs[part, 1]]
+            eq &= positions < self.lengths[pairs[part, 0]][:, None]
+            out[part] = eq.any(axis=1)
+        return out
 
 
 def _gathered(row: dict) -> tuple:
@@ -94,7 +112,16 @@ def _gathered(row: dict) -> tuple:
 
 class SearchAndPair(beam.DoFn):
     """All captions (one list of :func:`_gathered` tuples) + their vector files -> index, kNN
-    search, one-word pairs."""
+    search, one-word pairs.
+
+    Memory: the vectors, the index while searching, an int32 ``(n, k+1)`` neighbour table and
+    the masked-key table stay for the whole step; candidate pairs exist only for ``PAIR_ROWS``
+    captions at a time (all of them at once took ~14 GB at 820k captions).
+    """
+
+    #: captions per faiss search call / per chunk of candidate pairs
+    SEARCH_ROWS = 65536
+    PAIR_ROWS = 8192
 
     def __init__(self, stage: str, cfg: MiningConfig, folder: str):
         self.stage = stage
@@ -115,29 +142,37 @@ class SearchAndPair(beam.DoFn):
             raise RuntimeError(f"{len(items):,} captions but {len(ids):,} vectors in {self.folder}, "
                                "or their ids differ")
         start = time.monotonic()
+        neighbours = self._search(vectors, start)
+        precheck = OneWordPrecheck([it[1].split(" ") for it in items])
+        for s in range(0, len(items), self.PAIR_ROWS):
+            pairs = candidate_pairs(neighbours, slice(s, s + self.PAIR_ROWS))
+            kept = 0
+            for i, j in pairs[precheck.mask(pairs)]:
+                (cid1, norm1, cap1, media1), (cid2, norm2, cap2, media2) = items[i], items[j]
+                row = pair_row(cid1, cid2, norm1, norm2, cap1, cap2, media1, media2,
+                               float(np.dot(vectors[i], vectors[j])))
+                if row is not None:
+                    kept += 1
+                    yield row
+            self._input.inc(len(pairs))
+            self._kept.inc(kept)
+            self._not_one.inc(len(pairs) - kept)
+            if (s // self.PAIR_ROWS) % 16 == 15 or s + self.PAIR_ROWS >= len(items):
+                print(f"  [{self.stage}] paired {min(s + self.PAIR_ROWS, len(items)):,}/"
+                      f"{len(items):,} captions' neighbours ({time.monotonic() - start:.0f}s)",
+                      file=sys.stderr, flush=True)
+
+    def _search(self, vectors: np.ndarray, start: float) -> np.ndarray:
+        """The ``k`` nearest neighbours of every vector (itself included), as int32 indices."""
         index = build_index(vectors, self.cfg.index, self.cfg.nprobe)
-        k = min(self.cfg.k + 1, len(items))
-        neighbours = np.empty((len(items), k), dtype=np.int64)
-        step = 65536
-        for s in range(0, len(items), step):
-            _, neighbours[s:s + step] = index.search(vectors[s:s + step], k)
-            print(f"  [{self.stage}] searched {min(s + step, len(items)):,}/{len(items):,} captions "
+        n = len(vectors)
+        k = min(self.cfg.k + 1, n)
+        neighbours = np.empty((n, k), dtype=np.int32)
+        for s in range(0, n, self.SEARCH_ROWS):
+            neighbours[s:s + self.SEARCH_ROWS] = index.search(vectors[s:s + self.SEARCH_ROWS], k)[1]
+            print(f"  [{self.stage}] searched {min(s + self.SEARCH_ROWS, n):,}/{n:,} captions "
                   f"({time.monotonic() - start:.0f}s)", file=sys.stderr, flush=True)
-        del index
-        pairs = candidate_pairs(neighbours)
-        del neighbours
-        self._input.inc(len(pairs))
-        mask = one_word_mask([it[1].split(" ") for it in items], pairs)
-        kept = 0
-        for i, j in pairs[mask]:
-            (cid1, norm1, cap1, media1), (cid2, norm2, cap2, media2) = items[i], items[j]
-            row = pair_row(cid1, cid2, norm1, norm2, cap1, cap2, media1, media2,
-                           float(np.dot(vectors[i], vectors[j])))
-            if row is not None:
-                kept += 1
-                yield row
-        self._kept.inc(kept)
-        self._not_one.inc(len(pairs) - kept)
+        return neighbours
 
 
 class MineKnn(beam.PTransform):
