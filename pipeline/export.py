@@ -1,23 +1,21 @@
-"""Reading a run's triplets and exporting them as the CSV the CoVR-BLIP-2 trainer reads.
+"""Reading a run's triplets and exporting them as the files the CoVR-BLIP-2 trainer reads.
 
 The trainer (``src/data/webvid_covr.py`` of github.com/lucas-ventura/CoVR) loads one CSV per split
-with pandas, iterates over distinct ``pth2`` (targets), resolves ``pth1`` to
-``{vid_dir}/{page_dir}/{videoid}.mp4`` and ``pth2`` to ``{emb_dir}/{page_dir}/{videoid}.pth``,
-turns both ids into integers with ``int(id.replace('/', '0'))`` and parses ``scores`` with
-``ast.literal_eval``. So the CSV has ``pth1, pth2, edit, txt1, txt2, sim_txt, scores`` first
-(``scores`` as a Python list literal, ``"[]"`` when not computed) and then our provenance columns.
-
-``--split-val F`` moves a fraction ``F`` of the distinct targets (and every triplet pointing at
-them) to a validation file: targets are sorted, shuffled with ``numpy.random.default_rng(seed)``
-and the first ``round(F * n)`` (at least one when ``F > 0`` and ``n > 1``, at most ``n - 1``)
-go to val. No target is in both files.
+with pandas, iterates over distinct ``pth2`` (targets), finds ``pth1`` as ``{vid_dir}/{pth1}.mp4``
+and ``pth2`` as ``{emb_dir}/{pth2}.pth`` by globbing one folder level, numbers ids by its digit rule
+(:mod:`pipeline.trainer_ids`) and parses ``scores`` with ``ast.literal_eval``. So the CSV has
+``pth1, pth2, edit, txt1, txt2, sim_txt, scores`` first (``scores`` as a Python list literal,
+``"[]"`` when not computed), then ``media_id1, media_id2`` (the run's own ids) and our provenance
+columns. ``txt1`` / ``txt2`` are the query's and target's own captions when the run's records are
+at hand. Rows whose ``edit`` or ``txt2`` pandas would read as NaN (``"N/A"``, ``"None"``, ...)
+are left out and counted. Held-out splits: :mod:`pipeline.heldout`; trainer configs:
+:mod:`pipeline.trainer_config`. docs/DATASETS.md has the whole recipe.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -25,16 +23,23 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 
+from pipeline.heldout import HELDOUT_SPLITS, TRAIN, plan_split
 from pipeline.rundir import RunDir, write_json_atomic
+from pipeline.trainer_ids import ID_MODES, PANDAS_NA_STRINGS, id_problems, link_media, renumbered_ids
 from schemas import TRIPLETS
 
 log = logging.getLogger("covr_datagen")
 
 #: columns the CoVR trainer reads, in the order of the released CSVs
 COVR_COLUMNS = ("pth1", "pth2", "edit", "txt1", "txt2", "sim_txt", "scores")
+#: the run's own media ids (``pth1`` / ``pth2`` may be renumbered trainer ids)
+RUN_ID_COLUMNS = ("media_id1", "media_id2")
 #: our provenance columns, after the trainer's
 PROVENANCE_COLUMNS = tuple(n for n in TRIPLETS.names if n not in COVR_COLUMNS)
+CSV_COLUMNS = COVR_COLUMNS + RUN_ID_COLUMNS + PROVENANCE_COLUMNS
 FORMATS = ("covr-csv",)
+#: the file name of an unsplit export
+ALL = "all"
 
 
 # --- reading triplets ---------------------------------------------------------------------------
@@ -76,111 +81,197 @@ def scores_literal(values: list | None) -> str:
     return "[" + ", ".join(str(v) for v in np.asarray(values, dtype=np.float32)) + "]"
 
 
-def trainer_id_ok(media_id: str) -> bool:
-    """Whether the trainer can use ``media_id``: ``{page_dir}/{videoid}`` that ``id2int`` accepts."""
-    if media_id.count("/") != 1:
-        return False
-    try:
-        int(media_id.replace("/", "0"))
-    except ValueError:
-        return False
-    return True
+def own_captions(run: RunDir, media_ids: pa.Array) -> dict[str, str]:
+    """``{media_id: caption}`` from the run's records, for ``media_ids`` (first row of an id)."""
+    if not any(run.table("records").glob("*.parquet")):
+        return {}
+    records = pads.dataset(str(run.table("records")), format="parquet").to_table(
+        columns=["media_id", "caption"], filter=pc.field("media_id").isin(media_ids))
+    captions: dict[str, str] = {}
+    for media_id, caption in zip(records["media_id"].to_pylist(), records["caption"].to_pylist()):
+        captions.setdefault(media_id, caption)
+    return captions
 
 
-def split_targets(targets: list[str], fraction: float, seed: int) -> set[str]:
-    """The validation targets: a seeded shuffle of the sorted distinct targets, cut at ``fraction``."""
-    if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"--split-val must be in [0, 1), got {fraction}")
-    distinct = sorted(set(targets))
-    n = len(distinct)
-    k = int(round(fraction * n))
-    if fraction > 0 and n > 1:
-        k = min(max(k, 1), n - 1)
-    elif n <= 1:
-        k = 0
-    order = np.random.default_rng(seed).permutation(n)
-    return {distinct[i] for i in order[:k]}
+def media_sources(run: RunDir, media_ids: pa.Array, kind: str) -> dict[str, str]:
+    """``{media_id: file path}`` resolved from the run's records and media settings."""
+    from pipeline.config import load_config
+    from pipeline.media.resolve import resolve_media_path
+
+    media = load_config(overrides={"media": run.read_manifest().get("config", {}).get("media", {})}).media
+    if not any(run.table("records").glob("*.parquet")):
+        return {}
+    records = pads.dataset(str(run.table("records")), format="parquet").to_table(
+        filter=pc.field("media_id").isin(media_ids))
+    sources: dict[str, str] = {}
+    for record in sorted(records.to_pylist(), key=lambda r: r["row"]):
+        if record["media_id"] not in sources:
+            sources[record["media_id"]] = resolve_media_path(record, media.media_root, kind,
+                                                             media.path_template)
+    return sources
 
 
-def _csv_batch(batch: pa.RecordBatch) -> pa.Table:
-    """One batch in CSV column order, ``scores`` rendered as a list literal."""
-    table = pa.Table.from_batches([batch])
+def _run_of(source: str | Path | RunDir) -> RunDir | None:
+    """The run directory behind ``source``, or ``None`` for a bare folder of triplets."""
+    if isinstance(source, RunDir):
+        return source
+    return RunDir(Path(source)) if (Path(source) / "manifest.json").exists() else None
+
+
+def _media_kind(table: pa.Table) -> str:
+    kinds = pc.unique(table["media_kind"]).to_pylist()
+    if len(kinds) > 1:
+        raise ValueError(f"the triplets mix media kinds {sorted(kinds)}; export one kind at a time")
+    return kinds[0] if kinds else "video"
+
+
+def _read_as_nan(table: pa.Table) -> pa.Array:
+    """Rows whose ``edit`` or ``txt2`` pandas would read as NaN."""
+    na = pa.array(sorted(PANDAS_NA_STRINGS), type=pa.string())
+    return pc.or_(pc.is_in(table["edit"], value_set=na), pc.is_in(table["txt2"], value_set=na))
+
+
+def _trainer_table(table: pa.Table, ids: dict[str, str]) -> pa.Table:
+    """Rows in CSV column order: trainer ids, ``scores`` as list literals, the run's ids kept."""
     scores = pa.array([scores_literal(v) for v in table["scores"].to_pylist()], type=pa.string())
-    table = table.set_column(table.schema.get_field_index("scores"), "scores", scores)
-    return table.select(list(COVR_COLUMNS) + list(PROVENANCE_COLUMNS))
+    columns = {name: table[name] for name in table.column_names}
+    columns.update({"scores": scores, "media_id1": table["pth1"], "media_id2": table["pth2"],
+                    "pth1": pa.array([ids[m] for m in table["pth1"].to_pylist()], pa.string()),
+                    "pth2": pa.array([ids[m] for m in table["pth2"].to_pylist()], pa.string())})
+    return pa.table({name: columns[name] for name in CSV_COLUMNS})
 
 
-def _batches(dataset: pads.Dataset, batch_size: int = 65536) -> Iterator[pa.RecordBatch]:
-    yield from dataset.to_batches(columns=list(TRIPLETS.names), batch_size=batch_size)
+def _write_csv(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    pacsv.write_csv(table, str(tmp))
+    tmp.replace(path)
 
 
-def split_paths(out: Path) -> tuple[Path, Path]:
-    """``FILE.csv`` -> ``FILE_train.csv``, ``FILE_val.csv`` (the CoVR release naming)."""
-    return out.with_name(f"{out.stem}_train{out.suffix}"), out.with_name(f"{out.stem}_val{out.suffix}")
+def split_path(out: Path, split: str) -> Path:
+    """``FILE.csv`` -> ``FILE_<split>.csv`` (the CoVR release naming); ``FILE.csv`` unsplit."""
+    return out if split == ALL else out.with_name(f"{out.stem}_{split}{out.suffix}")
+
+
+def _problem_message(problems: dict[str, str]) -> str:
+    shown = "; ".join(f"{m!r} ({why})" for m, why in list(problems.items())[:10])
+    more = f" and {len(problems) - 10:,} more" if len(problems) > 10 else ""
+    return (f"{len(problems):,} media ids cannot be used by the CoVR trainer: {shown}{more}. "
+            "Export with --media-ids renumber (and --link-media DIR) to give them trainer ids")
 
 
 def export_covr_csv(
     source: str | Path | RunDir,
     out: str | Path,
-    split_val: float | None = None,
+    split: dict[str, float] | None = None,
     seed: int = 0,
+    media_ids: str = "keep",
+    link_dir: str | Path | None = None,
+    media_dir: str | Path | None = None,
+    emb_dir: str | Path | None = None,
 ) -> dict:
-    """Write the trainer CSV(s) for the triplets of ``source``; returns (and writes next to the
-    CSV as ``<stem>.export.json``) a summary with row and target counts per file."""
+    """Write the trainer CSV(s), the trainer's data (and test) config and, with ``media_ids``
+    ``renumber``, the media map (and links under ``link_dir``). Returns the summary that is also
+    written as ``<stem>.export.json``. Ids the trainer cannot use raise ``ValueError`` listing them."""
+    if media_ids not in ID_MODES:
+        raise ValueError(f"--media-ids must be one of {', '.join(ID_MODES)}, got {media_ids!r}")
     out = Path(out)
-    dataset = triplets_dataset(source)
+    run = _run_of(source)
+    table = read_triplets(source)
+    kind = _media_kind(table)
+    distinct = pc.unique(pa.concat_arrays([table["pth1"].combine_chunks(),
+                                           table["pth2"].combine_chunks()]))
+    if run is not None:
+        captions = own_captions(run, distinct)
+        for col, id_col in (("txt1", "pth1"), ("txt2", "pth2")):
+            own = [captions.get(m, t) for m, t in zip(table[id_col].to_pylist(), table[col].to_pylist())]
+            table = table.set_column(table.schema.get_field_index(col), col, pa.array(own, pa.string()))
+    nan_rows = _read_as_nan(table)
+    dropped = {"text_read_as_nan": pc.sum(nan_rows).as_py() or 0}
+    table = table.filter(pc.invert(nan_rows))
+    distinct = pc.unique(pa.concat_arrays([table["pth1"].combine_chunks(),
+                                           table["pth2"].combine_chunks()]))
+    ids = (renumbered_ids(distinct.to_pylist()) if media_ids == "renumber"
+           else {m: m for m in distinct.to_pylist()})
+    problems = id_problems(ids.values(), kind)
+    if problems:
+        raise ValueError(_problem_message(problems))
+
+    parts: dict[str, pa.Table] = {}
+    split_info = None
+    if split:
+        plan = plan_split(table.select(["triplet_id", "pth1", "pth2", "pair_id", "sim_media"]).to_pandas(),
+                          split, seed)
+        names = pa.array([plan.assignment.get(t) for t in table["triplet_id"].to_pylist()], pa.string())
+        dropped.update(plan.removed)
+        split_info = {"fractions": split, "seed": seed, "targets_wanted": plan.wanted,
+                      "targets_found": plan.found}
+        for name in (TRAIN, *HELDOUT_SPLITS):
+            part = _trainer_table(table.filter(pc.equal(names, name)), ids)
+            if name != TRAIN:
+                if name not in split:
+                    continue
+                part = part.sort_by("pth2")
+            parts[name] = part
+    else:
+        parts[ALL] = _trainer_table(table, ids)
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    targets = pc.unique(dataset.to_table(columns=["pth2"])["pth2"]).to_pylist()
-    val_targets: set[str] = set()
-    if split_val is not None:
-        val_targets = split_targets(targets, split_val, seed)
-        paths = dict(zip(("train", "val"), split_paths(out)))
-    else:
-        paths = {"all": out}
-    counts = {name: {"path": str(p), "rows": 0, "targets": 0} for name, p in paths.items()}
-    bad_ids: set[str] = set()
-    tmp = {name: p.with_name(f".{p.name}.tmp") for name, p in paths.items()}
-    writers: dict[str, pacsv.CSVWriter] = {}
-    schema = _csv_batch(pa.RecordBatch.from_pylist([], schema=TRIPLETS)).schema
-    try:
-        for name, path in tmp.items():
-            writers[name] = pacsv.CSVWriter(str(path), schema)
-        value_set = pa.array(sorted(val_targets), type=pa.string())
-        for batch in _batches(dataset):
-            table = _csv_batch(batch)
-            for col in ("pth1", "pth2"):
-                bad_ids.update(m for m in pc.unique(table[col]).to_pylist() if not trainer_id_ok(m))
-            if split_val is None:
-                parts = {"all": table}
-            else:
-                is_val = pc.is_in(table["pth2"], value_set=value_set)
-                parts = {"train": table.filter(pc.invert(is_val)), "val": table.filter(is_val)}
-            for name, part in parts.items():
-                if part.num_rows:
-                    writers[name].write_table(part)
-                    counts[name]["rows"] += part.num_rows
-    finally:
-        for writer in writers.values():
-            writer.close()
-    for name, path in tmp.items():
-        path.replace(paths[name])
-    if split_val is None:
-        counts["all"]["targets"] = len(targets)
-    else:
-        counts["val"]["targets"] = len(val_targets)
-        counts["train"]["targets"] = len(targets) - len(val_targets)
+    files = {}
+    for name, part in parts.items():
+        path = split_path(out, name)
+        _write_csv(part, path)
+        files[name] = {"path": str(path), "rows": part.num_rows,
+                       "targets": len(pc.unique(part["pth2"]))}
+
+    sources = media_sources(run, distinct, kind) if run is not None else {}
+    links = None
+    if media_ids == "renumber":
+        map_path = out.with_name(f"{out.stem}.media_map.csv")
+        _write_csv(pa.table({"trainer_id": [ids[m] for m in ids], "media_id": list(ids),
+                             "path": [sources.get(m, "") for m in ids]}), map_path)
+    if link_dir is not None:
+        if run is None:
+            raise ValueError("--link-media needs a run directory (the media paths come from its records)")
+        links = link_media({ids[m]: sources.get(m, "") for m in ids}, link_dir, kind)
+    configs = _write_trainer_configs(out, kind, {n: f["path"] for n, f in files.items()},
+                                     media_dir or link_dir, emb_dir)
+    scored = int(pc.sum(pc.greater(pc.list_value_length(table["scores"]), 0)).as_py() or 0)
     summary = {
         "format": "covr-csv",
         "source": str(source.root if isinstance(source, RunDir) else source),
-        "columns": list(COVR_COLUMNS) + list(PROVENANCE_COLUMNS),
-        "split_val": split_val,
-        "seed": seed if split_val is not None else None,
-        "files": counts,
-        "ids_not_trainer_compatible": len(bad_ids),
-        "example_bad_ids": sorted(bad_ids)[:5],
+        "columns": list(CSV_COLUMNS),
+        "media_kind": kind,
+        "media_ids": media_ids,
+        "split": split_info,
+        "files": files,
+        "dropped": dropped,
+        "rows_with_scores": scored,
+        "media_links": ({"dir": str(link_dir), "linked": links["linked"],
+                         "missing": len(links["missing"]), "example_missing": links["missing"][:5]}
+                        if links else None),
+        "trainer_configs": configs,
     }
-    if bad_ids:
-        log.warning("%d media ids are not of the form {page_dir}/{videoid} with digits that the CoVR "
-                    "trainer's id2int accepts, e.g. %s", len(bad_ids), sorted(bad_ids)[:3])
     write_json_atomic(out.with_name(f"{out.stem}.export.json"), summary)
     return summary
+
+
+def _write_trainer_configs(out: Path, kind: str, files: dict[str, str], media_dir, emb_dir) -> dict:
+    """``<stem>.data.yaml`` (and ``<stem>.test.yaml`` with a test file) for the trainer."""
+    from pipeline.trainer_config import data_config, default_emb_dir, test_config, write_yaml
+
+    files = {n: str(Path(p).absolute()) for n, p in files.items()}
+    if ALL in files:
+        files = {TRAIN: files[ALL]}
+    media = str(Path(media_dir).absolute()) if media_dir else f"${{paths.datasets_dir}}/{out.stem}/media"
+    emb = str(Path(emb_dir).absolute()) if emb_dir else default_emb_dir(media)
+    header = (f"written by covr-datagen export for {out.name}: copy to the CoVR repository's "
+              "configs/{data,test}/ (see docs/DATASETS.md)")
+    written = {}
+    path = out.with_name(f"{out.stem}.data.yaml")
+    write_yaml(path, data_config(out.stem, kind, files, media, emb), header)
+    written["data"] = str(path)
+    if "test" in files and kind == "video":
+        path = out.with_name(f"{out.stem}.test.yaml")
+        write_yaml(path, test_config(out.stem, files["test"], media, emb), header)
+        written["test"] = str(path)
+    return written
