@@ -112,6 +112,7 @@ class MediaConfig:
     decode_workers: int = 2
     frame: str = "middle"  # video frame: "middle" (n // 2) or "keyframe" (nearest to n // 2)
     seed: int = 0  # --no-media: seed of the deterministic media-pair pick
+    score_frames: int = 15  # target frames scored against the text (text-tower encoders; 0 = off)
 
 
 @dataclass

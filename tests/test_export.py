@@ -1,4 +1,5 @@
-"""pipeline.export: the CoVR trainer CSV, read back the way the trainer reads it, and the split."""
+"""pipeline.export: the CoVR trainer CSV read back the way the trainer reads it, trainer ids, the
+held-out split and rows pandas would break (contract tests on real builds: test_trainer_contract.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import pandas as pd
 import pyarrow.dataset as pads
 import pytest
 from conftest import triplet_row, write_run
+from covr_trainer import id2int
 
 from pipeline.cli import main as cli_main
-from pipeline.export import COVR_COLUMNS, export_covr_csv, scores_literal, split_targets, trainer_id_ok
-from schemas import TRIPLETS
+from pipeline.export import COVR_COLUMNS, export_covr_csv
+from pipeline.heldout import parse_split
+from pipeline.trainer_ids import id_problem, id_problems, renumbered_ids, trainer_int
+from schemas import RECORDS, TRIPLETS
 
 
 def webvid_id(i: int) -> str:
@@ -38,13 +42,13 @@ def run(tmp_path):
                      stages=[{"name": "triplets", "input": 24, "kept": 24, "dropped": {}}])
 
 
-def read_like_trainer(path) -> pd.DataFrame:
-    """What src/data/webvid_covr.py does with the annotation file (minus the media look-ups)."""
+def read_csv_like_trainer(path) -> pd.DataFrame:
+    """The annotation file read with pandas, ids numbered and ``scores`` parsed as the trainer does
+    (the full contract with media folders is ``covr_trainer.read_like_trainer``)."""
     df = pd.read_csv(path)
-    df["int1"] = df["pth1"].apply(lambda x: int(x.replace("/", "0")))
-    df["int2"] = df["pth2"].apply(lambda x: int(x.replace("/", "0")))
-    assert df["int1"].nunique() == df["pth1"].nunique()
-    assert df["int2"].nunique() == df["pth2"].nunique()
+    for side in ("1", "2"):
+        df[f"int{side}"] = df[f"pth{side}"].apply(id2int)
+        assert df[f"int{side}"].nunique() == df[f"pth{side}"].nunique()
     df["scores"] = df["scores"].apply(lambda s: ast.literal_eval(str(s)))
     return df
 
@@ -52,8 +56,8 @@ def read_like_trainer(path) -> pd.DataFrame:
 def test_csv_reads_back_like_the_trainer(run, tmp_path):
     out = tmp_path / "covr.csv"
     summary = export_covr_csv(run, out)
-    df = read_like_trainer(out)
-    assert list(df.columns[:7]) == list(COVR_COLUMNS)
+    df = read_csv_like_trainer(out)
+    assert list(df.columns[:9]) == list(COVR_COLUMNS) + ["media_id1", "media_id2"]
     assert set(TRIPLETS.names) <= set(df.columns)
     assert len(df) == 24
     by_id = df.set_index("triplet_id")
@@ -67,45 +71,120 @@ def test_csv_reads_back_like_the_trainer(run, tmp_path):
     expected = {(r["pth1"], r["pth2"], r["edit"]) for r in make_rows()}
     assert set(zip(df["pth1"], df["pth2"], df["edit"])) == expected
     assert summary["files"]["all"] == {"path": str(out), "rows": 24, "targets": 12}
-    assert summary["ids_not_trainer_compatible"] == 0
+    assert summary["rows_with_scores"] == 1
     assert json.loads((tmp_path / "covr.export.json").read_text())["files"]["all"]["rows"] == 24
 
 
-def test_split_by_target_with_seed(run, tmp_path):
-    out = tmp_path / "covr.csv"
-    assert cli_main(["export", "--run", str(run.root), "--format", "covr-csv", "--out", str(out),
-                     "--split-val", "0.25", "--seed", "7"]) == 0
-    train = read_like_trainer(tmp_path / "covr_train.csv")
-    val = read_like_trainer(tmp_path / "covr_val.csv")
-    assert not out.exists()
-    assert len(train) + len(val) == 24
-    assert val["pth2"].nunique() == 3 and train["pth2"].nunique() == 9
-    assert set(train["pth2"]).isdisjoint(val["pth2"])
-    assert set(train["triplet_id"]) | set(val["triplet_id"]) == {f"t{i:02d}" for i in range(24)}
-    # same seed, same split; the split depends on the seed
-    targets = [webvid_id(i) for i in range(12)]
-    assert split_targets(targets, 0.25, 7) == set(val["pth2"])
-    assert any(split_targets(targets, 0.25, s) != set(val["pth2"]) for s in range(8, 12))
+def connected_rows() -> list[dict]:
+    """60 triplets: 20 caption pairs, each with 3 media pairs among 4 videos, in both directions
+    for half of them; media shared between caption pairs, so holding out needs removals."""
+    rows = []
+    for pair in range(20):
+        for k in range(3):
+            q, t = webvid_id(pair * 2 + k), webvid_id(pair * 2 + k + 1)
+            direction = "forward" if (pair + k) % 2 else "backward"
+            rows.append(triplet_row(q, t, pair_id=f"P{pair:02d}", direction=direction,
+                                    triplet_id=f"P{pair:02d}-{k}", sim_media=0.5 + k / 10))
+    return rows
 
 
-def test_split_edges_and_helpers():
-    assert split_targets(["a"], 0.5, 0) == set()
-    assert len(split_targets(["a", "b"], 0.01, 0)) == 1
-    assert len(split_targets(["a", "b", "c"], 0.99, 0)) == 2
-    assert split_targets(["a", "b"], 0.0, 0) == set()
-    with pytest.raises(ValueError):
-        split_targets(["a"], 1.0, 0)
-    assert scores_literal([]) == "[]" and scores_literal(None) == "[]"
-    assert ast.literal_eval(scores_literal([0.1, 1.0])) == [0.1, 1.0]
-    assert trainer_id_ok("022601_022650/1012345")
-    assert not trainer_id_ok("1012345") and not trainer_id_ok("img/abc.jpg") and not trainer_id_ok("a/b/1")
-
-
-def test_non_trainer_ids_are_reported_and_missing_runs_fail(tmp_path, capsys):
-    rows = [triplet_row("images/cat.jpg", "images/dog.jpg", media_kind="image")]
+def test_heldout_split_is_disjoint_by_media_and_caption_pair(tmp_path, capsys):
+    rows = connected_rows()
     run = write_run(tmp_path / "run", {"triplets": (rows, TRIPLETS)})
-    assert cli_main(["export", "--run", str(run.root), "--out", str(tmp_path / "x.csv")]) == 0
-    assert "2 media ids are not" in capsys.readouterr().out
+    out = tmp_path / "covr.csv"
+    assert cli_main(["export", "--run", str(run.root), "--out", str(out),
+                     "--split", "val=0.1,test=0.1", "--seed", "3"]) == 0
+    printed = capsys.readouterr().out
+    parts = {s: read_csv_like_trainer(tmp_path / f"covr_{s}.csv") for s in ("train", "val", "test")}
+    summary = json.loads((tmp_path / "covr.export.json").read_text())
+    assert not out.exists() and "left out:" in printed
+    media = {s: set(p["pth1"]) | set(p["pth2"]) for s, p in parts.items()}
+    pairs = {s: set(p["pair_id"]) for s, p in parts.items()}
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        assert media[a].isdisjoint(media[b]) and pairs[a].isdisjoint(pairs[b]), (a, b)
+    for name in ("val", "test"):
+        held = parts[name]
+        assert len(held) == held["pth2"].nunique() == summary["split"]["targets_found"][name] > 0
+        assert list(held["pth2"]) == sorted(held["pth2"])
+        # the representative of a target is its best media pair
+        best = {}
+        for r in rows:
+            if r["pth2"] in set(held["pth2"]):
+                best[r["pth2"]] = max(best.get(r["pth2"], -1), r["sim_media"])
+        assert all(abs(best[t] - s) < 1e-6 for t, s in zip(held["pth2"], held["sim_media"]))
+    removed = sum(summary["dropped"].values())
+    assert sum(len(p) for p in parts.values()) + removed == len(rows)
+    assert len(parts["train"]) > 0
+    # same seed, same split; another seed, another one
+    again = export_covr_csv(run, tmp_path / "again.csv", split={"val": 0.1, "test": 0.1}, seed=3)
+    assert pd.read_csv(tmp_path / "again_val.csv")["triplet_id"].tolist() == \
+        parts["val"]["triplet_id"].tolist()
+    assert again["dropped"] == summary["dropped"]
+
+
+def test_split_option_errors(run, tmp_path, capsys):
+    for spec in ("val=1.2", "train=0.1", "val=x", "val=0.6,test=0.5", ""):
+        assert cli_main(["export", "--run", str(run.root), "--out", str(tmp_path / "x.csv"),
+                         "--split", spec]) == 2, spec
+        assert "--split" in capsys.readouterr().err
+    assert parse_split("test=0.05") == {"test": 0.05}
+
+
+def test_ids_are_validated_with_the_trainers_rule(tmp_path, capsys):
+    """Real-length WebVid ids overflow the trainer's int64; ``1_2/3`` and ``102/3`` collide;
+    cc3m row numbers have no folder. Each fails with the ids listed; renumbering fixes all."""
+    cases = {
+        "overflow": ([("006001_006050/21179416", "006001_006050/21179417")], "video",
+                     "overflows int64"),
+        "collision": ([("1_2/3", "102/3")], "video", "same trainer integer 10203"),
+        "cc3m": ([("0", "1")], "image", "not {folder}/{stem}"),
+    }
+    for name, (pairs, kind, reason) in cases.items():
+        rows = [triplet_row(a, b, media_kind=kind) for a, b in pairs]
+        run = write_run(tmp_path / name, {"triplets": (rows, TRIPLETS)})
+        out = tmp_path / f"{name}.csv"
+        assert cli_main(["export", "--run", str(run.root), "--out", str(out)]) == 2, name
+        err = capsys.readouterr().err
+        assert reason in err and "--media-ids renumber" in err and pairs[0][1] in err, err
+        assert not out.exists()
+        assert cli_main(["export", "--run", str(run.root), "--out", str(out),
+                         "--media-ids", "renumber"]) == 0
+        df = pd.read_csv(out)
+        ids = set(df["pth1"]) | set(df["pth2"])
+        assert not id_problems(ids, kind) and all(isinstance(i, str) for i in ids)
+        mapping = pd.read_csv(tmp_path / f"{name}.media_map.csv", dtype=str)
+        assert dict(zip(mapping["media_id"], mapping["trainer_id"]))[pairs[0][0]] == df["pth1"][0]
+        assert (df["media_id1"].astype(str) == pairs[0][0]).all()
+    # image ids with letters are fine for CC-CoIR (numbered by sorted position, not digits)
+    assert not id_problems(["cc_3m/abc", "cc_3m/abd"], "image")
+    assert id_problems(["cc_3m/abc", "cc_3m/abd"], "video") == {
+        "cc_3m/abd": "same trainer integer 300000 as cc_3m/abc"}
+    assert id_problem("a.b/1", "video").startswith("folder has a '.'")
+    assert id_problem("N/A", "video") == "pandas reads it as NaN"
+
+
+def test_renumbered_ids_are_unique_and_fit_int64():
+    ids = renumbered_ids(f"page{i % 97}/{i}" for i in range(120_000))
+    assert len(set(ids.values())) == 120_000
+    assert not id_problems(ids.values(), "video")
+    assert ids["page0/0"] == "0/000000" and max(trainer_int(t) for t in ids.values()) < 10**15
+
+
+def test_text_pandas_reads_as_nan_is_left_out_and_captions_are_the_medias_own(tmp_path):
+    rows = [triplet_row("p/1", "p/2", edit="N/A", triplet_id="a"),
+            triplet_row("p/3", "p/4", triplet_id="b", txt2="Red car"),
+            triplet_row("p/5", "p/6", triplet_id="c")]
+    records = [{"row": i, "media_id": m, "caption": c, "normalized": c.lower(), "caption_id": c}
+               for i, (m, c) in enumerate([("p/4", "Red car."), ("p/6", "None"), ("p/3", "Blue car")])]
+    run = write_run(tmp_path / "run", {"triplets": (rows, TRIPLETS), "records": (records, RECORDS)})
+    summary = export_covr_csv(run, tmp_path / "x.csv")
+    df = read_csv_like_trainer(tmp_path / "x.csv")
+    assert summary["dropped"] == {"text_read_as_nan": 2}
+    assert df["triplet_id"].tolist() == ["b"]
+    assert (df["txt1"][0], df["txt2"][0]) == ("Blue car", "Red car.")  # the media's own captions
+
+
+def test_missing_runs_fail_and_empty_ones_export_a_header(tmp_path, capsys):
     empty = write_run(tmp_path / "empty", {})
     assert cli_main(["export", "--run", str(empty.root), "--out", str(tmp_path / "y.csv")]) == 2
     assert "no triplets found" in capsys.readouterr().err
@@ -163,9 +242,7 @@ def test_stage_triplets_load_with_datasets_and_pyarrow(tmp_path):
     assert sorted(hf["triplet_id"]) == sorted(table["triplet_id"].to_pylist())
     assert hf[0]["scores"] == []
 
-    summary = export_covr_csv(run, tmp_path / "toy.csv", split_val=0.25, seed=0)
-    parts = [read_like_trainer(tmp_path / f"toy_{s}.csv") for s in ("train", "val")]
-    assert sum(len(p) for p in parts) == 6 == sum(f["rows"] for f in summary["files"].values())
-    assert set(parts[0]["pth2"]).isdisjoint(parts[1]["pth2"])
-    assert all(s == [] for p in parts for s in p["scores"])
-    assert summary["ids_not_trainer_compatible"] == 0
+    summary = export_covr_csv(run, tmp_path / "toy.csv")
+    df = read_csv_like_trainer(tmp_path / "toy.csv")
+    assert len(df) == 6 == summary["files"]["all"]["rows"]
+    assert all(s == [] for s in df["scores"]) and summary["rows_with_scores"] == 0

@@ -13,7 +13,10 @@ Encoders (``media.encoder``):
   the path of a model-config JSON (registered under its file stem); ``PRETRAINED`` a tag such as
   ``openai`` (weights from the hub cache) or a local checkpoint path, or empty for random weights.
   This is the paper's choice (CLIP) and the production setting. On CUDA it runs under fp16
-  autocast; vectors are normalised in float32.
+  autocast; vectors are normalised in float32. Its text tower (``encode_text``) scores target
+  frames against modification texts (:mod:`pipeline.stages.frame_scores`).
+
+``has_text_tower`` says whether an encoder can embed text in the same space as its frames.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ class PixelEncoder:
         if size < 2:
             raise ValueError(f"pixels encoder size must be >= 2, got {size}")
         self.size = size
+
+    has_text_tower = False
 
     @property
     def identity(self) -> str:
@@ -103,6 +108,8 @@ class OpenClipImageEncoder:
         size = cfg["vision_cfg"].get("image_size", 224)
         self.image_size = size if isinstance(size, int) else size[0]
 
+    has_text_tower = True
+
     @property
     def identity(self) -> str:
         """Stable name of this encoder (part of the cache key)."""
@@ -122,6 +129,7 @@ class OpenClipImageEncoder:
         self._mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
         self._model, self._torch = model, torch
+        self._tokenizer = open_clip.get_tokenizer(self.name)
 
     def prepare(self, frame: np.ndarray) -> np.ndarray:
         """Shortest side to the model's input size, centre crop (CLIP's preprocessing)."""
@@ -138,6 +146,17 @@ class OpenClipImageEncoder:
         cuda = str(self.device).startswith("cuda")
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=cuda):
             feats = self._model.encode_image(x)
+        return l2_normalise(feats.float().cpu().numpy())
+
+
+    def encode_text(self, texts: Sequence[str]) -> np.ndarray:
+        """The text tower on ``texts`` (CLIP's tokenizer, truncated to its context), L2-normalised."""
+        self.setup()
+        torch = self._torch
+        tokens = self._tokenizer(list(texts)).to(self.device)
+        cuda = str(self.device).startswith("cuda")
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=cuda):
+            feats = self._model.encode_text(tokens)
         return l2_normalise(feats.float().cpu().numpy())
 
 

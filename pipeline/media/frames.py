@@ -12,6 +12,10 @@ Video frame rules (:data:`VIDEO_FRAMES`):
   lists no keyframes falls back to ``middle``.
 
 Either way the index of the frame used is returned and recorded (``frame_index``).
+
+:func:`read_sampled_frames` decodes the frames the CoVR trainer's embedding tools use for a target
+video (``tools/embs`` of github.com/lucas-ventura/CoVR): ``min(n, count)`` frames, the middle of each
+of ``n`` equal intervals (:func:`sample_frame_indices`), in frame order.
 """
 
 from __future__ import annotations
@@ -76,6 +80,33 @@ def read_video_frame(path: str, frame: str = "middle") -> tuple[np.ndarray, int]
     except Exception as exc:  # decord raises DECORDError / RuntimeError on broken streams
         raise MediaError("corrupt_video", f"{path}: {type(exc).__name__}: {exc}"[:300]) from exc
     return image, index
+
+
+def sample_frame_indices(count: int, n: int) -> list[int]:
+    """Indices of ``min(n, count)`` frames: the stream split into that many equal intervals
+    (bounds ``linspace(0, count, k + 1)`` truncated to integers), the middle of each."""
+    k = min(n, count)
+    bounds = np.linspace(0, count, k + 1).astype(int)
+    return [int((start + end - 1) // 2) for start, end in zip(bounds[:-1], bounds[1:])]
+
+
+def read_sampled_frames(path: str, n: int) -> tuple[list[np.ndarray], list[int]]:
+    """``(RGB frames, their indices)`` of :func:`sample_frame_indices` for a video file."""
+    if not os.path.exists(path):
+        raise MediaError("missing_file", f"no file at {path}")
+    import decord
+
+    try:
+        reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
+        indices = sample_frame_indices(len(reader), n)
+        if not indices:
+            raise MediaError("empty_video", f"{path} has no decodable frames")
+        frames = reader.get_batch(indices).asnumpy()
+    except MediaError:
+        raise
+    except Exception as exc:  # decord raises DECORDError / RuntimeError on broken streams
+        raise MediaError("corrupt_video", f"{path}: {type(exc).__name__}: {exc}"[:300]) from exc
+    return list(frames), indices
 
 
 def read_image(path: str) -> np.ndarray:

@@ -1,5 +1,6 @@
 """A tiny random-weight open-clip model built locally (no download), for tests and demos of the
-``open_clip`` encoder path: a model-config JSON plus a state-dict checkpoint in one folder."""
+``open_clip`` encoder path: a model-config JSON plus a state-dict checkpoint in one folder. The
+text tower keeps CLIP's vocabulary size so that CLIP's tokenizer works with it (frame scores)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 TINY_CONFIG = {
     "embed_dim": 16,
     "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16, "patch_size": 8},
-    "text_cfg": {"context_length": 16, "vocab_size": 64, "width": 32, "heads": 2, "layers": 1},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
 }
 
 

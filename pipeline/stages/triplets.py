@@ -6,7 +6,8 @@ backward swaps everything, when ``mtg.both_directions``). Candidates are grouped
 ``(pair_id, direction)`` so that the text is generated once and shared by every media pair of that
 caption pair (as in the paper); groups are batched into a DoFn that loads the engine once per
 worker process (shared by its threads through ``apache_beam.utils.shared``). Then the
-degenerate-text and negative-sentiment filters.
+degenerate-text and negative-sentiment filters. Kept triplets then get per-frame ``scores`` when
+the media encoder has a text tower (:mod:`pipeline.stages.frame_scores`).
 
 Reproducibility: the ``rules`` engine and ``vllm`` (per-request seed) give the same text for a
 pair whatever the batching; the ``hf`` engine seeds each batch from its prompts, so its texts
@@ -42,6 +43,7 @@ from pipeline.stages.base import (
     read_table,
     reject_row,
 )
+from pipeline.stages.frame_scores import AttachFrameScores, frame_scores_key
 from schemas import TRIPLETS
 
 STAGE = "triplets"
@@ -135,6 +137,10 @@ class TripletStage(Stage):
     outputs = ("triplets",)
     config_sections = ("mtg",)
 
+    def key_extra(self, config) -> str:
+        """The frame-score settings also shape the output (``scores``)."""
+        return frame_scores_key(config.media)
+
     def build(self, p: beam.Pipeline, ctx: StageContext) -> None:
         cfg = ctx.config.mtg
         corpus = ctx.extra.get("corpus_name") or ctx.config.corpus.name or ""
@@ -151,6 +157,7 @@ class TripletStage(Stage):
         )
         kept, filtered_out = generated.ok | "TextFilters" >> ApplyFilters(
             STAGE, text_filters(cfg), id_key="triplet_id", what="triplets", count_input=False)
+        kept = kept | "FrameScores" >> AttachFrameScores(ctx)
         kept | "WriteTriplets" >> WriteTable(ctx, "triplets",
                                              TRIPLETS.with_metadata(file_metadata(ctx)))
         ((generated[REJECTS_TAG], filtered_out) | "AllRejects" >> beam.Flatten()
