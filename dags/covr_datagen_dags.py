@@ -130,7 +130,7 @@ with DAG(
         args = ["export", "--run", p["run_dir"], "--format", "covr-csv",
                 "--out", str(Path(p["run_dir"]) / "export" / "covr.csv")]
         if p["val_fraction"]:
-            args += ["--split-val", str(p["val_fraction"])]
+            args += ["--split", f"val={p['val_fraction']}"]
         run_cli(args)
 
     @task(trigger_rule="none_failed")

@@ -115,7 +115,8 @@ def main() -> int:
                "generate_s": round(time.perf_counter() - t0, 2)}
     steps = {
         "variants": lambda: write_variants(run, meta, root / "variants"),
-        "export": lambda: export_covr_csv(run, root / "covr.csv", split_val=0.05, seed=0),
+        "export": lambda: export_covr_csv(run, root / "covr.csv", split={"val": 0.05, "test": 0.05},
+                                          seed=0, media_ids="renumber"),
         "report": lambda: write_report(run),
     }
     for name, step in steps.items():

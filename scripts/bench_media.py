@@ -11,7 +11,10 @@ keyframe every ``--gop`` frames) and measures:
 3. ``overlap``: decode pool feeding encoder batches concurrently (what a worker can reach),
    per frame rule;
 4. ``stage``: the real ``media_embed`` stage through ``run_stages`` (Beam DirectRunner, cold
-   cache), with the best batch size, the most workers and the first frame rule.
+   cache), with the best batch size, the most workers and the first frame rule;
+5. ``frame_scores`` (``--score-frames N``, text-tower encoders): the extra work per target video
+   of per-frame ``scores`` (pipeline.stages.frame_scores): decode the N sampled frames + prepare
+   in a pool of the most workers, then per video embed its N frames and one modification text.
 
 Paper: ~135k videos in 3 h on one RTX A6000 = ~12.5 videos/s.
 
@@ -112,6 +115,28 @@ def bench_overlap(paths: list[str], encoder, batch: int, workers: int, frame: st
     return len(paths) / (time.perf_counter() - start)
 
 
+def bench_frame_scores(paths: list[str], encoder, n: int, workers: int) -> dict:
+    """Seconds per video of per-frame scores: sampled-frame decode (threads) and the per-target
+    encode of ``n`` frames plus one text, as ``ScoreTarget`` does."""
+    from pipeline.media.frames import read_sampled_frames
+
+    def one(path):
+        return [encoder.prepare(f) for f in read_sampled_frames(path, n)[0]]
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        decoded = list(pool.map(one, paths))
+    decode_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for frames in decoded:
+        vectors = encoder.encode(frames)
+        _ = encoder.encode_text(["make the car blue"]) @ vectors.T
+    embed_s = time.perf_counter() - start
+    return {"frames": n, "workers": workers, "decode_s_per_video": round(decode_s / len(paths), 4),
+            "embed_s_per_video": round(embed_s / len(paths), 4),
+            "total_s_per_video": round((decode_s + embed_s) / len(paths), 4)}
+
+
 def bench_stage(root: Path, paths: list[str], encoder: str, device: str, batch: int,
                 workers: int, frame: str = "middle") -> dict:
     """The real media_embed stage (cold cache) over the clips; videos/s and its manifest entry."""
@@ -170,6 +195,8 @@ def main() -> None:
     parser.add_argument("--frames", default="middle",
                         help="media.frame rules to time, comma-separated (middle,keyframe)")
     parser.add_argument("--no-stage", action="store_true", help="skip the Beam stage run")
+    parser.add_argument("--score-frames", type=int, default=0,
+                        help="also time per-frame scores with this many frames (0 = skip)")
     parser.add_argument("--out", help="write results as JSON here")
     args = parser.parse_args()
 
@@ -217,6 +244,12 @@ def main() -> None:
                                        "videos_per_s": round(vps, 1)}
             print(f"decode+embed overlapped (frame {rule}, batch {best_batch}, {max(workers)} "
                   f"workers): {vps:.1f} videos/s", flush=True)
+        if args.score_frames:
+            scores = bench_frame_scores(paths, encoder, args.score_frames, max(workers))
+            middle = result["overlap"][rules[0]]["videos_per_s"]
+            scores["middle_frame_s_per_video"] = round(1 / middle, 4)
+            result["frame_scores"] = scores
+            print(f"frame scores: {scores}", flush=True)
         if not args.no_stage:
             del encoder
             stage = bench_stage(root, paths, args.encoder, args.device, best_batch, max(workers),

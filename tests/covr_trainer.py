@@ -35,12 +35,16 @@ def pre_caption(caption, max_words: int = 30) -> str:
 
 def fake_embeddings(media_dir: Path, emb_dir: Path, frames: int = TRAINER_FRAMES) -> int:
     """What ``tools/embs/save_blip2_embs_vids.py`` leaves: ``{emb_dir}/{folder}/{stem}.pth`` with
-    ``frames`` rows per video found as ``{media_dir}/*/*.mp4`` (zeros; only the shape matters)."""
+    one row per sampled frame (``min(frames, frame count)``) for each video found as
+    ``{media_dir}/*/*.mp4`` (zeros; only the shape matters)."""
+    import decord
+
     count = 0
     for video in Path(media_dir).glob("*/*.mp4"):
         target = Path(emb_dir) / video.parent.name / f"{video.stem}.pth"
         target.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(torch.zeros(frames, 4), target)
+        rows = min(frames, len(decord.VideoReader(str(video), num_threads=1)))
+        torch.save(torch.zeros(rows, 4), target)
         count += 1
     return count
 
@@ -55,12 +59,15 @@ class TrainerView:
     pairid2tar: dict
 
 
-def read_like_trainer(csv: Path, media_dir: Path, emb_dir: Path, split: str) -> TrainerView:
+def read_like_trainer(csv: Path, media_dir: Path, emb_dir: Path, split: str,
+                      allow_missing: bool = False) -> TrainerView:
     """Load ``csv`` with ``WebVidCoVRDataset``'s rules and check every item like the evaluators.
 
     Raises ``AssertionError`` / ``ValueError`` (also the int64 overflow of ``torch.tensor``)
     where the trainer would fail, and ``AssertionError`` where it would
-    silently use wrong reference/target ids or fall back from the paper's frame weighting."""
+    silently use wrong reference/target ids or fall back from the paper's frame weighting. Rows
+    whose media is missing fail too, unless ``allow_missing`` (then, outside ``test``, they are
+    dropped as the trainer drops them)."""
     df = pd.read_csv(csv)
     id2vid = {p.parent.stem + "/" + p.stem: p for p in Path(media_dir).glob("*/*.mp4")}
     id2emb = {p.parent.stem + "/" + p.stem: p for p in Path(emb_dir).glob("*/*.pth")}
@@ -71,7 +78,8 @@ def read_like_trainer(csv: Path, media_dir: Path, emb_dir: Path, split: str) -> 
     missing = df["path1"].isna() | df["path2"].isna()
     if split == "test" and missing.any():
         raise ValueError(f"Missing {int(missing.sum())} pth1/pth2 in test split")
-    assert not missing.any(), f"{int(missing.sum())} rows would be dropped as missing media"
+    assert allow_missing or not missing.any(), f"{int(missing.sum())} rows would be dropped as missing"
+    df = df[~missing].reset_index(drop=True)
     target_txts = list(df["pth2"].unique())
     df = df.sort_values("pth2").reset_index(drop=True)
     df["int1"] = df["pth1"].apply(id2int)

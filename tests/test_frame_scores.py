@@ -3,11 +3,15 @@ stage with a tiny random open-clip model on synthetic clips, the pixels encoder,
 
 from __future__ import annotations
 
+import ast
+
 import numpy as np
 import pytest
 from conftest import write_table
+from covr_trainer import fake_embeddings, read_like_trainer
 
 from pipeline.config import Config
+from pipeline.export import export_covr_csv
 from pipeline.media.frames import read_sampled_frames, sample_frame_indices
 from pipeline.media.synthetic import clip_frames, write_mp4
 from pipeline.rundir import RunDir
@@ -100,6 +104,14 @@ def test_open_clip_scores_every_sampled_target_frame(scored_run, tmp_path):
     expected = vectors @ encoder.encode_text([row["edit"]])[0]
     assert np.allclose(row["scores"], expected, atol=1e-4)
     assert len(set(np.round(row["scores"], 4))) > 1  # frames differ, so do their scores
+
+    # the export meets the trainer's scores length rule (one score per embedded frame)
+    summary = export_covr_csv(run, tmp_path / "exp" / "x.csv", link_dir=tmp_path / "exp" / "media")
+    assert summary["media_links"]["missing"] == 1  # p/4: the trainer drops its two rows
+    fake_embeddings(tmp_path / "exp" / "media", tmp_path / "exp" / "embs")
+    view = read_like_trainer(tmp_path / "exp" / "x.csv", tmp_path / "exp" / "media",
+                             tmp_path / "exp" / "embs", "train", allow_missing=True)
+    assert sorted(view.df["scores"].map(lambda s: len(ast.literal_eval(s)))) == [9, 15, 15, 15]
 
     # a different frame count is a different output: the stage reruns, not resumes
     config.media.score_frames = 5
