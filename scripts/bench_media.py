@@ -105,8 +105,8 @@ def bench_overlap(paths: list[str], encoder, batch: int, workers: int, frame: st
     start = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
         pending: list[np.ndarray] = []
-        for frame in pool.map(one, paths):
-            pending.append(frame)
+        for prepared in pool.map(one, paths):  # not `frame`: the closure above reads that name
+            pending.append(prepared)
             if len(pending) == batch:
                 encoder.encode(pending)
                 pending = []
