@@ -9,6 +9,7 @@ import json
 import pandas as pd
 import pyarrow.dataset as pads
 import pytest
+import yaml
 from conftest import triplet_row, write_run
 from covr_trainer import id2int
 
@@ -98,6 +99,7 @@ def test_heldout_split_is_disjoint_by_media_and_caption_pair(tmp_path, capsys):
     parts = {s: read_csv_like_trainer(tmp_path / f"covr_{s}.csv") for s in ("train", "val", "test")}
     summary = json.loads((tmp_path / "covr.export.json").read_text())
     assert not out.exists() and "left out:" in printed
+    assert printed.count("scores are empty in every row") == 1
     media = {s: set(p["pth1"]) | set(p["pth2"]) for s, p in parts.items()}
     pairs = {s: set(p["pair_id"]) for s, p in parts.items()}
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
@@ -120,6 +122,38 @@ def test_heldout_split_is_disjoint_by_media_and_caption_pair(tmp_path, capsys):
     assert pd.read_csv(tmp_path / "again_val.csv")["triplet_id"].tolist() == \
         parts["val"]["triplet_id"].tolist()
     assert again["dropped"] == summary["dropped"]
+
+
+#: keys of the trainer's configs/data/webvid-covr.yaml and configs/test/webvid-covr.yaml entries
+TRAINER_DATA_KEYS = {"dataname", "_target_", "image_size", "iterate", "vid_query_method", "vid_frames",
+                     "emb_pool", "n_embs", "si_tc_weight", "batch_size", "num_workers", "annotation",
+                     "vid_dirs", "emb_dirs"}
+TRAINER_TEST_KEYS = {"dataname", "_target_", "image_size", "vid_query_method", "vid_frames", "emb_pool",
+                     "batch_size", "num_workers", "annotation", "vid_dirs", "emb_dirs", "test"}
+
+
+def test_trainer_configs_follow_the_trainers_schema(run, tmp_path):
+    out = tmp_path / "exp" / "ours.csv"
+    summary = export_covr_csv(run, out, split={"val": 0.2, "test": 0.2}, media_ids="renumber",
+                              media_dir=tmp_path / "media")
+    data = yaml.safe_load((tmp_path / "exp" / "ours.data.yaml").read_text())
+    assert set(data) == TRAINER_DATA_KEYS
+    assert data["_target_"] == "src.data.webvid_covr.WebVidCoVRDataModule"
+    assert data["annotation"] == {s: str((tmp_path / "exp" / f"ours_{s}.csv").absolute())
+                                  for s in ("train", "val")}
+    assert data["vid_dirs"] == {"train": str(tmp_path / "media"), "val": str(tmp_path / "media")}
+    assert data["emb_dirs"]["train"] == str(tmp_path / "blip2-vid-embs-large-all")
+    assert (data["n_embs"], data["emb_pool"], data["iterate"]) == (15, "query", "pth2")
+    test = yaml.safe_load((tmp_path / "exp" / "ours.test.yaml").read_text())
+    assert set(test) == {"ours"} and set(test["ours"]) == TRAINER_TEST_KEYS
+    assert test["ours"]["annotation"] == str((tmp_path / "exp" / "ours_test.csv").absolute())
+    assert summary["trainer_configs"] == {"data": str(tmp_path / "exp" / "ours.data.yaml"),
+                                          "test": str(tmp_path / "exp" / "ours.test.yaml")}
+    # without a val file the trainer's stock validation set stays
+    export_covr_csv(run, tmp_path / "exp" / "all.csv")
+    data = yaml.safe_load((tmp_path / "exp" / "all.data.yaml").read_text())
+    assert data["annotation"]["val"].endswith("annotation/webvid-covr/webvid8m-covr_val.csv")
+    assert not (tmp_path / "exp" / "all.test.yaml").exists()
 
 
 def test_split_option_errors(run, tmp_path, capsys):
