@@ -111,6 +111,9 @@ class MediaConfig:
     cache_dir: str | None = None  # default: <run>/embedding_cache
     decode_workers: int = 2
     frame: str = "middle"  # video frame: "middle" (n // 2) or "keyframe" (nearest to n // 2)
+    # decode each video's whole stream (PyAV, errors fatal) before reading its frame; a damaged
+    # clip is a corrupt_video reject (decord alone conceals damage; docs/MEDIA.md)
+    check_stream: bool = True
     seed: int = 0  # --no-media: seed of the deterministic media-pair pick
     score_frames: int = 15  # target frames scored against the text (text-tower encoders; 0 = off)
 

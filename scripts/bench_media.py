@@ -6,7 +6,8 @@ keyframe every ``--gop`` frames) and measures:
 1. ``decode``: the frame chosen by each ``--frames`` rule (``middle``: frame ``n // 2``;
    ``keyframe``: the keyframe nearest to it, ``media.frame``) with decord + shrink to the
    encoder's input size, in a pool of ``w`` threads (the stage's DecodeFrames work), for each
-   ``--workers`` value;
+   ``--workers`` value and each ``--check-stream`` setting (``on``: the whole stream decoded
+   with PyAV first, ``media.check_stream``; ``off``: decord alone);
 2. ``embed``: the image encoder alone on prepared frames, for each ``--batch-sizes`` value;
 3. ``overlap``: decode pool feeding encoder batches concurrently (what a worker can reach),
    per frame rule;
@@ -59,13 +60,14 @@ def make_videos(folder: Path, n: int, seconds: float, fps: int, gop: int) -> lis
         return list(pool.map(_write_one, jobs, chunksize=4))
 
 
-def bench_decode(paths: list[str], prepare, workers: int, frame: str = "middle"
-                 ) -> tuple[float, list[np.ndarray]]:
-    """Videos/s of frame decode (rule ``frame``) + prepare with ``workers`` threads."""
+def bench_decode(paths: list[str], prepare, workers: int, frame: str = "middle",
+                 check_stream: bool = True) -> tuple[float, list[np.ndarray]]:
+    """Videos/s of frame decode (rule ``frame``, stream check on or off) + prepare with
+    ``workers`` threads."""
     from pipeline.media.frames import read_video_frame
 
     def one(path):
-        return prepare(read_video_frame(path, frame)[0])
+        return prepare(read_video_frame(path, frame, check_stream)[0])
 
     start = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
@@ -194,6 +196,9 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4,8,16")
     parser.add_argument("--frames", default="middle",
                         help="media.frame rules to time, comma-separated (middle,keyframe)")
+    parser.add_argument("--check-stream", default="on",
+                        help="decode step: media.check_stream settings to time, comma-separated "
+                        "(on,off)")
     parser.add_argument("--no-stage", action="store_true", help="skip the Beam stage run")
     parser.add_argument("--score-frames", type=int, default=0,
                         help="also time per-frame scores with this many frames (0 = skip)")
@@ -224,13 +229,18 @@ def main() -> None:
         t = time.perf_counter()
         encoder.setup()
         result["model_load_s"] = round(time.perf_counter() - t, 2)
-        result["decode"] = {rule: {} for rule in rules}
+        checks = args.check_stream.split(",")
+        if not set(checks) <= {"on", "off"}:
+            parser.error("--check-stream takes on and/or off")
+        result["decode"] = {f"{rule}/check_stream={c}": {} for rule in rules for c in checks}
         frames: list[np.ndarray] = []
         for rule in rules:
-            for w in workers:
-                vps, frames = bench_decode(paths, encoder.prepare, w, rule)
-                result["decode"][rule][w] = round(vps, 1)
-                print(f"decode frame={rule} workers={w}: {vps:.1f} videos/s", flush=True)
+            for check in checks:
+                for w in workers:
+                    vps, frames = bench_decode(paths, encoder.prepare, w, rule, check == "on")
+                    result["decode"][f"{rule}/check_stream={check}"][w] = round(vps, 1)
+                    print(f"decode frame={rule} check_stream={check} workers={w}: "
+                          f"{vps:.1f} videos/s", flush=True)
         result["embed"] = {}
         for b in batches:
             ips = bench_embed(encoder, frames, b, args.device)

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Config
-from pipeline.media.synthetic import caption_image, clip_frames, write_jpg, write_mp4
+from pipeline.media.synthetic import (
+    caption_image,
+    clip_frames,
+    overwrite_bytes,
+    write_jpg,
+    write_mp4,
+)
 from pipeline.rundir import RunDir
 from pipeline.stage_runner import run_stages
 from pipeline.stages.media import MediaEmbedStage, MediaPairStage, media_stages
@@ -124,6 +130,23 @@ def test_video_end_to_end_with_bad_media_and_cache(video_corpus, tmp_path):
     manifest = json.loads(run2.manifest_path.read_text())
     assert [s["name"] for s in manifest["stages"]] == ["media_embed", "media_pairs"]
     assert manifest["stages"][0]["info"] == {"cache_hits": 5}
+
+
+@pytest.mark.parametrize("check_stream", [True, False])
+def test_a_partly_overwritten_clip_is_a_corrupt_video_reject(video_corpus, check_stream):
+    """Issue #16 item 5: v4 with the middle 30% of its bytes overwritten (decord alone conceals
+    the damage) is rejected as corrupt_video, unless the stream check is turned off."""
+    run, config = video_corpus
+    overwrite_bytes(str(Path(config.media.media_root) / "p/v4.mp4"), 0.35, 0.65, seed=4)
+    config.media.check_stream = check_stream
+    embed = _run(run, config, stages=[MediaEmbedStage()])["media_embed"]
+    assert embed.dropped["corrupt_video"] == (2 if check_stream else 1)
+    kept = {r["media_id"] for r in _rows(run, "media_embeddings")}
+    assert ("p/v4" in kept) is not check_stream
+    if check_stream:
+        rejects = {r["item_id"]: r for r in _rows(run, "rejects/media_embed")}
+        assert rejects["p/v4"]["reason"] == "corrupt_video"
+        assert "stream check" in rejects["p/v4"]["detail"]
 
 
 def test_keyframe_rule_records_its_frame_and_keeps_its_own_cache(video_corpus, tmp_path):

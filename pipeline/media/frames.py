@@ -16,6 +16,14 @@ Either way the index of the frame used is returned and recorded (``frame_index``
 :func:`read_sampled_frames` decodes the frames the CoVR trainer's embedding tools use for a target
 video (``tools/embs`` of github.com/lucas-ventura/CoVR): ``min(n, count)`` frames, the middle of each
 of ``n`` equal intervals (:func:`sample_frame_indices`), in frame order.
+
+Stream check (``media.check_stream``, on by default): decord conceals damaged data — a clip with
+the middle 30% of its bytes overwritten often still yields a "frame" (docs/MEDIA.md), the
+decoder's complaints going only to stderr. So before a video's frame is read, its whole video
+stream is decoded once with PyAV with FFmpeg's ``err_detect=explode``; any decoder error, or
+fewer decoded frames than the container lists, is a ``corrupt_video`` reject
+(:func:`check_video_stream`). The CoVR trainer decodes the query video's frames itself, so a
+clip that is damaged anywhere is unusable, not only one whose middle frame is.
 """
 
 from __future__ import annotations
@@ -55,14 +63,43 @@ def nearest_keyframe(keyframes, count: int) -> int:
     return min(keys, key=lambda k: (abs(k - middle), k))
 
 
-def read_video_frame(path: str, frame: str = "middle") -> tuple[np.ndarray, int]:
+def check_video_stream(path: str) -> int:
+    """Decode every frame of the first video stream with PyAV, failing on any decoder error
+    (``err_detect=explode``); returns the number of frames decoded. Raises ``corrupt_video``
+    on a decoder or container error, or when fewer frames decode than the container lists."""
+    import av
+
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise MediaError("corrupt_video", f"{path}: no video stream")
+            stream = container.streams.video[0]
+            stream.codec_context.options = {"err_detect": "explode"}
+            listed = stream.frames
+            decoded = sum(1 for _ in container.decode(stream))
+    except MediaError:
+        raise
+    except (av.error.FFmpegError, ValueError) as exc:
+        raise MediaError("corrupt_video", f"{path}: stream check: {type(exc).__name__}: {exc}"[:300]
+                         ) from exc
+    if listed and decoded < listed:
+        raise MediaError("corrupt_video", f"{path}: stream check: decoded {decoded} of the "
+                         f"{listed} frames the container lists")
+    return decoded
+
+
+def read_video_frame(path: str, frame: str = "middle", check_stream: bool = True
+                     ) -> tuple[np.ndarray, int]:
     """``(RGB uint8 HxWx3 frame, frame index)`` of a video file, the frame chosen by the rule
-    ``frame`` (:data:`VIDEO_FRAMES`)."""
+    ``frame`` (:data:`VIDEO_FRAMES`); with ``check_stream`` the whole stream is checked first
+    (:func:`check_video_stream`)."""
     check_frame_rule(frame)
     if not os.path.exists(path):
         raise MediaError("missing_file", f"no file at {path}")
     if os.path.getsize(path) == 0:
         raise MediaError("empty_video", f"{path} is zero bytes")
+    if check_stream:
+        check_video_stream(path)
     import decord
 
     try:
@@ -122,10 +159,10 @@ def read_image(path: str) -> np.ndarray:
         raise MediaError("unreadable_image", f"{path}: {exc}"[:300]) from exc
 
 
-def read_representative_frame(path: str, kind: str, frame: str = "middle"
-                              ) -> tuple[np.ndarray, int | None]:
-    """The video's frame chosen by ``frame``, or the image; the frame index is ``None`` for
-    images."""
+def read_representative_frame(path: str, kind: str, frame: str = "middle",
+                              check_stream: bool = True) -> tuple[np.ndarray, int | None]:
+    """The video's frame chosen by ``frame`` (its stream checked first with ``check_stream``),
+    or the image; the frame index is ``None`` for images."""
     if kind == "video":
-        return read_video_frame(path, frame)
+        return read_video_frame(path, frame, check_stream)
     return read_image(path), None

@@ -78,6 +78,16 @@ def write_mp4(path: str, frames: list[np.ndarray], fps: int = 8, codec: str = "m
     os.replace(tmp, path)
 
 
+def overwrite_bytes(path: str, start: float = 0.35, end: float = 0.65, seed: int = 0) -> None:
+    """Damage a media file in place: overwrite the bytes between fractions ``start`` and ``end``
+    of its size with seeded random bytes (a partly corrupted download, for tests)."""
+    data = bytearray(open(path, "rb").read())
+    lo, hi = int(len(data) * start), int(len(data) * end)
+    data[lo:hi] = np.random.default_rng(seed).integers(0, 256, hi - lo, dtype=np.uint8).tobytes()
+    with open(path, "wb") as f:
+        f.write(data)
+
+
 def write_jpg(path: str, image: np.ndarray, quality: int = 95) -> None:
     """Save an RGB uint8 array as a jpg."""
     from PIL import Image

@@ -123,9 +123,10 @@ class DecodeFrames(beam.DoFn):
     """Batches of items to decode -> ``((media_id, frame_index), prepared frame)``; failures go
     to the rejects output with their reason. Decoding runs in a thread pool."""
 
-    def __init__(self, encoder_spec: str, kind: str, workers: int, frame: str = "middle"):
+    def __init__(self, encoder_spec: str, kind: str, workers: int, frame: str = "middle",
+                 check_stream: bool = True):
         self.encoder_spec, self.kind, self.workers = encoder_spec, kind, max(1, workers)
-        self.frame = frame
+        self.frame, self.check_stream = frame, check_stream
 
     def setup(self):
         from pipeline.media.encoders import make_image_encoder
@@ -136,7 +137,8 @@ class DecodeFrames(beam.DoFn):
 
     def _decode(self, item: dict):
         try:
-            frame, index = read_representative_frame(item["path"], self.kind, self.frame)
+            frame, index = read_representative_frame(item["path"], self.kind, self.frame,
+                                                     self.check_stream)
             return self._prepare(frame), index
         except MediaError as exc:
             return exc
@@ -227,7 +229,8 @@ class MediaEmbedStage(Stage):
         decoded = (
             routed.todo
             | "DecodeBatch" >> beam.BatchElements(min_batch_size=1, max_batch_size=decode_batch)
-            | "Decode" >> beam.ParDo(DecodeFrames(cfg.encoder, kind, cfg.decode_workers, cfg.frame))
+            | "Decode" >> beam.ParDo(DecodeFrames(cfg.encoder, kind, cfg.decode_workers, cfg.frame,
+                                               cfg.check_stream))
             .with_outputs(REJECTS_TAG, main="frames")
         )
         handler = KeyedModelHandler(FrameEmbeddingHandler(cfg.encoder, cfg.device, cfg.batch_size))
