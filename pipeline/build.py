@@ -54,7 +54,10 @@ class BuildRequest:
 
 
 def run_build(req: BuildRequest, config: Config) -> list[StageReport]:
-    """Run the stages for ``req`` (skipping up-to-date ones) and return their reports."""
+    """Run the stages for ``req`` (skipping up-to-date ones) and return their reports.
+
+    ``req.out`` must be new, empty or one of our run directories, and no other process may be
+    writing it (:meth:`RunDir.writing`)."""
     corpus = req.corpus
     if "://" not in corpus:
         corpus = str(Path(corpus).resolve())
@@ -73,6 +76,8 @@ def run_build(req: BuildRequest, config: Config) -> list[StageReport]:
     fingerprint = corpus_fingerprint(corpus)
     extra = {"corpus_fingerprint": fingerprint, "corpus_name": config.corpus.name,
              "media_kind": config.corpus.media_kind}
-    return run_stages(stages, RunDir(req.out), config, corpus_path=corpus,
-                      corpus_fingerprint=fingerprint, beam_args=req.beam_args, force=req.force,
-                      extra_ctx=extra, stage_retries=req.stage_retries)
+    run = RunDir(req.out)
+    with run.writing():
+        return run_stages(stages, run, config, corpus_path=corpus, corpus_fingerprint=fingerprint,
+                          beam_args=req.beam_args, force=req.force, extra_ctx=extra,
+                          stage_retries=req.stage_retries)

@@ -523,8 +523,16 @@ class ReportFiles:
 def write_report(run_dir: str | Path | RunDir, out: str | Path | None = None,
                  sample_size: int = 25, seed: int = 0, top_changes: int = 20) -> ReportFiles:
     """Write ``report.html``, one PNG per figure and ``DATASET_CARD.md`` into ``out``
-    (default ``RUN/report``)."""
-    data = load_report_data(run_dir)
+    (default ``RUN/report``), holding the run directory's lock (exclusive when writing into
+    it)."""
+    run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    with run.lock_if_run_dir(shared=out is not None):
+        return _write_report(run, out, sample_size, seed, top_changes)
+
+
+def _write_report(run: RunDir, out: str | Path | None, sample_size: int, seed: int,
+                  top_changes: int) -> ReportFiles:
+    data = load_report_data(run)
     out = Path(out) if out else data.run.root / "report"
     out.mkdir(parents=True, exist_ok=True)
     figures = make_figures(data, top_changes)

@@ -8,20 +8,35 @@ Layout of ``RUN/``::
     rejects/<stage>/...      rejected rows of each stage
     _checkpoints/<stage>.json  key (config + upstream hash) of the stage's committed output
     .staging/                in-progress outputs; never read as results
+    .covr-datagen-run        marker: this folder is a covr-datagen run directory
+    .lock                    lock file (pid of the last holder); the lock itself is an flock
 
 A stage writes into ``.staging/<stage>-<uuid>/`` and only after its pipeline succeeded are its
 folders moved into place and its checkpoint written (last). A table folder whose stage has no
 checkpoint is incomplete and is never trusted.
+
+Ownership: a folder is one of our run directories when it holds the marker file (or, for runs
+written before the marker existed, a ``manifest.json`` with a ``stages`` list).
+:meth:`RunDir.writing` refuses a non-empty folder that is not one, so a wrong ``--out`` never
+loses a user's files; and a commit refuses to replace a table or rejects folder holding files
+other than Parquet (files covr-datagen did not write), ``--force`` or not.
+
+Locking: writers hold an exclusive ``fcntl.flock`` on ``.lock`` for the whole build, readers
+(export, variants) a shared one; a second writer fails at once with :class:`RunDirBusy`. The
+OS releases an flock when its process dies, so a killed run never leaves a lock that blocks a
+resume. Locks are re-entrant within one process (the demo holds one around two builds).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pyarrow.dataset as pads
 
@@ -34,8 +49,33 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+MARKER_FILE = ".covr-datagen-run"
+LOCK_FILE = ".lock"
+
+
+class RunDirBusy(ValueError):
+    """Another process holds the run directory's lock."""
+
+
+class NotARunDir(ValueError):
+    """A folder that is not (and may not become) one of our run directories."""
+
+
+def refuse_foreign_files(folder: Path) -> None:
+    """Raise :class:`NotARunDir` when ``folder`` (about to be replaced) holds a file that is not
+    Parquet: covr-datagen did not write it, so it must not be deleted."""
+    foreign = [p for p in folder.rglob("*") if p.is_file() and p.suffix != ".parquet"]
+    if foreign:
+        raise NotARunDir(f"{folder} holds files covr-datagen did not write (e.g. {foreign[0]}); "
+                         "move them out first")
+
+
+#: locks this process holds: resolved root -> [file descriptor, depth, exclusive]
+_HELD: dict[Path, list] = {}
+
+
 class RunDir:
-    """Paths and commit protocol of one run directory."""
+    """Paths, ownership, locking and commit protocol of one run directory."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root).resolve()
@@ -65,6 +105,90 @@ class RunDir:
         path.mkdir(parents=True)
         return path
 
+    # --- ownership and locking ------------------------------------------------------------------
+    def is_run_dir(self) -> bool:
+        """Whether the folder is one of our run directories (marker, or a pre-marker manifest)."""
+        if (self.root / MARKER_FILE).is_file():
+            return True
+        try:
+            manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(manifest, dict) and isinstance(manifest.get("stages"), list)
+
+    def check_writable(self) -> None:
+        """Raise :class:`NotARunDir` unless the folder is absent, empty (a lock file aside) or one
+        of our run directories."""
+        if self.root.exists() and not self.root.is_dir():
+            raise NotARunDir(f"output {self.root} exists and is not a folder")
+        if not self.root.exists() or self.is_run_dir():
+            return
+        foreign = sorted(p.name for p in self.root.iterdir() if p.name != LOCK_FILE)
+        if foreign:
+            raise NotARunDir(
+                f"output folder {self.root} is not empty and is not a covr-datagen run directory "
+                f"(no {MARKER_FILE}; it holds {', '.join(foreign[:3])}"
+                f"{', ...' if len(foreign) > 3 else ''}); choose a new or empty folder")
+
+    @contextmanager
+    def lock(self, shared: bool = False) -> Iterator[None]:
+        """Hold the run directory's lock: exclusive for writers, ``shared`` for readers.
+
+        Fails at once with :class:`RunDirBusy` when another process holds it in a conflicting
+        mode. Re-entrant within this process (an exclusive hold covers nested shared ones).
+        """
+        held = _HELD.get(self.root)
+        if held is not None and (held[2] or shared):
+            held[1] += 1
+            try:
+                yield
+            finally:
+                held[1] -= 1
+            return
+        if held is not None:
+            raise RuntimeError(f"cannot upgrade a shared lock on {self.root} to an exclusive one")
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunDirBusy(f"run directory {self.root} is in use by another covr-datagen "
+                             f"process (pid {holder}); wait for it to finish or use another "
+                             "folder") from None
+        if not shared:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _HELD[self.root] = [fd, 1, not shared]
+        try:
+            yield
+        finally:
+            _HELD.pop(self.root, None)
+            os.close(fd)  # closing the descriptor releases the flock
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Claim the folder as a run directory (see :meth:`check_writable`) and hold its
+        exclusive lock."""
+        self.check_writable()
+        with self.lock():
+            self.check_writable()  # again under the lock: another process may have written
+            marker = self.root / MARKER_FILE
+            if not marker.exists():
+                write_json_atomic(marker, {"tool": "covr-datagen"})
+            yield
+
+    @contextmanager
+    def lock_if_run_dir(self, shared: bool = True) -> Iterator[None]:
+        """:meth:`lock` if the folder is a run directory; a plain folder (e.g. a variant's
+        Parquet) is used without one."""
+        if not self.is_run_dir():
+            yield
+            return
+        with self.lock(shared=shared):
+            yield
+
     # --- tables ---------------------------------------------------------------------------------
     def has_table(self, name: str) -> bool:
         return self.table(name).is_dir() and any(self.table(name).glob("*.parquet"))
@@ -85,13 +209,17 @@ class RunDir:
         """Move ``staging/<table>`` and ``staging/rejects`` into place, then write the checkpoint.
 
         Old outputs are moved aside first, so at every instant each table folder is either the old
-        complete one, absent, or the new complete one. The checkpoint is written last.
+        complete one, absent, or the new complete one. The checkpoint is written last. Raises
+        :class:`NotARunDir` (before moving anything) when an old folder holds a file that is not
+        Parquet: such a file was not written by covr-datagen and is never deleted.
         """
+        moves = [(staging / t, self.table(t)) for t in tables]
+        moves.append((staging / "rejects", self.rejects(stage)))
+        for _, dst in moves:
+            refuse_foreign_files(dst)
         self.checkpoint_path(stage).unlink(missing_ok=True)
         trash = self.root / ".staging" / f"trash-{uuid.uuid4().hex[:12]}"
         trash.mkdir(parents=True)
-        moves = [(staging / t, self.table(t)) for t in tables]
-        moves.append((staging / "rejects", self.rejects(stage)))
         for src, dst in moves:
             if dst.exists():
                 os.replace(dst, trash / f"{dst.parent.name}-{dst.name}")

@@ -170,9 +170,17 @@ def run_stages(stages: Sequence[Stage], run: RunDir, config: Config, *, corpus_p
 
     A stage is skipped when its checkpoint key matches and its tables are present; once one stage
     runs, every later stage whose key changed runs too (keys chain through ``upstream_key``).
-    A stage whose counts do not reconcile is rerun up to ``stage_retries`` times.
+    A stage whose counts do not reconcile is rerun up to ``stage_retries`` times. The run
+    directory's exclusive lock is held throughout (:meth:`RunDir.lock`).
     """
-    run.root.mkdir(parents=True, exist_ok=True)
+    with run.lock():
+        return _run_stages_locked(stages, run, config, corpus_path, corpus_fingerprint, beam_args,
+                                  force, extra_ctx, stage_retries)
+
+
+def _run_stages_locked(stages: Sequence[Stage], run: RunDir, config: Config, corpus_path: str | None,
+                       corpus_fingerprint: str, beam_args: Sequence[str], force: bool,
+                       extra_ctx: dict | None, stage_retries: int) -> list[StageReport]:
     run.clean_staging()
     reports: list[StageReport] = []
     upstream = corpus_fingerprint

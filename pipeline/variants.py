@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from pipeline.export import read_triplets
 from pipeline.metadata import AMBIGUOUS, BARE, FULL, MISSING, MetadataIndex, load_metadata, metadata_stats
-from pipeline.rundir import RunDir, write_json_atomic
+from pipeline.rundir import RunDir, refuse_foreign_files, write_json_atomic
 from schemas import TRIPLETS
 
 VARIANTS = ("same_author", "same_category", "same_author_or_category")
@@ -109,7 +109,10 @@ def variant_masks(triplets: pa.Table, metadata: pa.Table) -> tuple[dict[str, pa.
 
 
 def _write_parquet(table: pa.Table, folder: Path) -> None:
-    """Replace ``folder`` by one holding ``table`` as ``part-NNNNN.parquet`` shards."""
+    """Replace ``folder`` by one holding ``table`` as ``part-NNNNN.parquet`` shards (refused when
+    the old folder holds files that are not Parquet)."""
+    if folder.exists():
+        refuse_foreign_files(folder)
     tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
     tmp.mkdir(parents=True)
     shards = max(1, -(-table.num_rows // ROWS_PER_FILE))

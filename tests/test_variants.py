@@ -110,3 +110,17 @@ def test_empty_triplets_and_bad_metadata(tmp_path, capsys):
     bad.write_text("name,author\nx,y\n", encoding="utf-8")
     assert cli_main(["variants", "--run", str(run.root), "--metadata", str(bad), "--out", str(out)]) == 2
     assert "no id column" in capsys.readouterr().err
+
+
+def test_a_user_folder_in_the_way_is_never_deleted(run_and_metadata, tmp_path, capsys):
+    """Issue #16 item 7: ``--out`` holding a folder named like a variant, with the user's files,
+    is refused (one line, exit 2) and nothing of it is deleted."""
+    run, meta = run_and_metadata
+    out = tmp_path / "v"
+    (out / "same_category").mkdir(parents=True)
+    (out / "same_category" / "notes.txt").write_text("mine", encoding="utf-8")
+    assert cli_main(["variants", "--run", str(run.root), "--metadata", str(meta), "--out",
+                     str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "did not write" in err and "notes.txt" in err and len(err.splitlines()) == 1
+    assert (out / "same_category" / "notes.txt").read_text(encoding="utf-8") == "mine"

@@ -35,16 +35,17 @@ def run_demo(out: str | Path, config: Config, beam_args: list[str] | None = None
     config.corpus.format = "webvid"
     if config.corpus.name is None:
         config.corpus.name = "demo"
-    run_build(BuildRequest(corpus, str(run.root), list(beam_args or []), force, "read",
-                           stage_retries), config)
-    media_root = run.root / "media"
-    written = write_synthetic_media(run.read_table("records").to_pylist(), str(media_root))
-    if written:
-        print(f"demo: wrote {written} synthetic clips under {media_root}", file=sys.stderr)
-    if config.media.media_root is None:
-        config.media.media_root = str(media_root)
-    run_build(BuildRequest(corpus, str(run.root), list(beam_args or []), False, None,
-                           stage_retries), config)
+    with run.writing():  # one lock over both builds and the clips written between them
+        run_build(BuildRequest(corpus, str(run.root), list(beam_args or []), force, "read",
+                               stage_retries), config)
+        media_root = run.root / "media"
+        written = write_synthetic_media(run.read_table("records").to_pylist(), str(media_root))
+        if written:
+            print(f"demo: wrote {written} synthetic clips under {media_root}", file=sys.stderr)
+        if config.media.media_root is None:
+            config.media.media_root = str(media_root)
+        run_build(BuildRequest(corpus, str(run.root), list(beam_args or []), False, None,
+                               stage_retries), config)
     return run
 
 

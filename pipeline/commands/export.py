@@ -36,11 +36,13 @@ def register(sub) -> None:
 def main(args: argparse.Namespace) -> int:
     from pipeline.export import export_covr_csv
     from pipeline.heldout import parse_split
+    from pipeline.rundir import RunDir
 
     split = parse_split(args.split) if args.split is not None else None
-    summary = export_covr_csv(args.run, args.out, split=split, seed=args.seed,
-                              media_ids=args.media_ids, link_dir=args.link_media,
-                              media_dir=args.media_dir, emb_dir=args.emb_dir)
+    with RunDir(args.run).lock_if_run_dir():  # no build may rewrite it meanwhile
+        summary = export_covr_csv(args.run, args.out, split=split, seed=args.seed,
+                                  media_ids=args.media_ids, link_dir=args.link_media,
+                                  media_dir=args.media_dir, emb_dir=args.emb_dir)
     for name, info in summary["files"].items():
         print(f"{name}: {info['rows']:,} triplets, {info['targets']:,} targets -> {info['path']}")
     removed = {k: v for k, v in summary["dropped"].items() if v}

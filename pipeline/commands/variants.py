@@ -19,9 +19,11 @@ def register(sub) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from pipeline.rundir import RunDir
     from pipeline.variants import VARIANTS, write_variants
 
-    summary = write_variants(args.run, args.metadata, args.out, id_col=args.id_col)
+    with RunDir(args.run).lock_if_run_dir():  # no build may rewrite it meanwhile
+        summary = write_variants(args.run, args.metadata, args.out, id_col=args.id_col)
     total = summary["triplets"]
     print(f"{total:,} triplets; metadata matched by full id / bare id / ambiguous / missing:")
     for side, how in summary["matching"].items():
