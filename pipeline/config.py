@@ -126,6 +126,9 @@ class MtgConfig:
     base_model: str | None = None
     adapter: str | None = None
     endpoint: str | None = None  # OpenAI-compatible completions URL (vllm engine)
+    # environment variable holding the endpoint's API key (sent as a bearer token; when it is
+    # unset, VLLM_API_KEY is tried). The key itself is never part of the config or any output.
+    api_key_env: str = "OPENAI_API_KEY"
     top_k: int = 200
     temperature: float = 0.8
     max_new_tokens: int = 32
@@ -158,8 +161,11 @@ class Config:
     runner: RunnerConfig = field(default_factory=RunnerConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-dict form, as recorded in the manifest."""
-        return dataclasses.asdict(self)
+        """Plain-dict form, as recorded in the manifest and printed by ``config``: URLs have
+        their userinfo and query strings redacted (:mod:`pipeline.redact`)."""
+        from pipeline.redact import redact_urls
+
+        return redact_urls(dataclasses.asdict(self))
 
     def section_hash(self, *sections: str) -> str:
         """Stable hash of the named sections (checkpoint keys of the stages that use them)."""

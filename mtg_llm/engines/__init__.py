@@ -23,7 +23,7 @@ def make_engine(cfg) -> Engine:
 
         return VLLMEngine(cfg.base_model, cfg.adapter, endpoint=cfg.endpoint, top_k=cfg.top_k,
                           temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens,
-                          seed=cfg.seed)
+                          seed=cfg.seed, api_key_env=cfg.api_key_env)
     raise ValueError(f"unknown mtg.engine {cfg.engine!r}; choose one of {', '.join(ENGINES)}")
 
 

@@ -54,6 +54,10 @@ class Engine:
     def setup(self) -> None:
         """Load models; default: nothing to load."""
 
+    def check_access(self) -> None:
+        """Fail fast with a ``ValueError`` (on the launching machine, before a stage runs) when
+        the engine cannot be used as configured; default: nothing to check."""
+
     def generate(self, pairs: Sequence[PairLike]) -> list[str]:
         raise NotImplementedError
 

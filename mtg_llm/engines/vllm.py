@@ -4,31 +4,71 @@
 
 vLLM is imported only in :meth:`VLLMEngine.setup` of the in-process mode; the argument building
 below is plain Python and unit-tested without it. Not exercised on the CPU development machines.
+
+Endpoint authentication: the API key is read from the environment variable named by
+``mtg.api_key_env`` (default ``OPENAI_API_KEY``; ``VLLM_API_KEY``, the variable ``vllm serve``
+reads its key from, when that one is unset) in the process that sends the requests, and sent as
+``Authorization: Bearer <key>``. A 401/403 answer is a clear error naming the variable, checked
+once on the launching machine before the stage runs (:meth:`VLLMEngine.check_access`). The
+endpoint is recorded and printed only through :func:`pipeline.redact.redact_url`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 from typing import Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 from mtg_llm.engines.base import Engine, PairLike, as_edit_pair, path_fingerprint
 from mtg_llm.prompt import STOP_SEQUENCES, format_prompt, parse_completion
+from pipeline.redact import MASK, redact_url
 
 LORA_NAME = "mtg"
 #: stops sent to the server; the rest of STOP_SEQUENCES is applied when parsing
 SERVER_STOPS = ["\n", "###"]
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+#: tried when the configured variable is unset: the variable ``vllm serve`` reads its key from
+FALLBACK_API_KEY_ENV = "VLLM_API_KEY"
 
 
 def completions_url(endpoint: str) -> str:
-    """``http://h:8000`` / ``.../v1`` / ``.../v1/completions`` -> the completions URL."""
-    url = endpoint.rstrip("/")
-    if url.endswith("/completions"):
-        return url
-    if url.endswith("/v1"):
-        return url + "/completions"
-    return url + "/v1/completions"
+    """``http://h:8000`` / ``.../v1`` / ``.../v1/completions`` -> the completions URL (a query
+    string, e.g. a gateway's ``?api-version=``, is kept)."""
+    return _with_path(endpoint, "/completions")
+
+
+def models_url(endpoint: str) -> str:
+    """The ``/v1/models`` URL next to the completions URL (the access check's request)."""
+    return _with_path(endpoint, "/models")
+
+
+def _with_path(endpoint: str, leaf: str) -> str:
+    """``endpoint`` with ``leaf`` in place of its ``/completions`` (a URL ending in ``/v1``, or
+    a bare server URL, gets ``/v1`` first)."""
+    parts = urlsplit(endpoint)
+    path = parts.path.rstrip("/")
+    if path.endswith("/completions"):
+        path = path[: -len("/completions")]
+    elif not path.endswith("/v1"):
+        path += "/v1"
+    return urlunsplit(parts._replace(path=path + leaf))
+
+
+def api_key_from_env(name: str = DEFAULT_API_KEY_ENV) -> str | None:
+    """The API key in ``$name``, else in ``$VLLM_API_KEY``; ``None`` when neither is set."""
+    return os.environ.get(name) or os.environ.get(FALLBACK_API_KEY_ENV) or None
+
+
+class EndpointUnusable(RuntimeError):
+    """The endpoint refused the request (HTTP 401/403: a missing or wrong API key) or cannot be
+    reached."""
+
+
+class EndpointSetupError(ValueError):
+    """The endpoint cannot be used as configured (checked before the stage runs)."""
 
 
 class VLLMEngine(Engine):
@@ -39,13 +79,14 @@ class VLLMEngine(Engine):
     def __init__(self, base_model: str | None, adapter: str | None = None, *,
                  endpoint: str | None = None, top_k: int = 200, temperature: float = 0.8,
                  max_new_tokens: int = 32, seed: int = 0, max_lora_rank: int = 64,
-                 timeout_s: float = 600.0):
+                 timeout_s: float = 600.0, api_key_env: str = DEFAULT_API_KEY_ENV):
         if not endpoint and not base_model:
             raise ValueError("the vllm engine needs mtg.base_model, or mtg.endpoint for a server")
         self.base_model, self.adapter, self.endpoint = base_model, adapter, endpoint
         self.top_k, self.temperature = top_k, temperature
         self.max_new_tokens, self.seed = max_new_tokens, seed
         self.max_lora_rank, self.timeout_s = max_lora_rank, timeout_s
+        self.api_key_env = api_key_env
         self._llm = None
         self._lora = None
 
@@ -87,17 +128,53 @@ class VLLMEngine(Engine):
         args = self.lora_request_args()  # pragma: no cover
         self._lora = LoRARequest(*args) if args else None  # pragma: no cover
 
-    def _post(self, prompts: Sequence[str]) -> list[str]:
-        body = json.dumps(self.endpoint_payload(prompts)).encode("utf-8")
-        req = urllib.request.Request(completions_url(self.endpoint), data=body,
-                                     headers={"Content-Type": "application/json"})
+    def _request(self, url: str, body: dict | None) -> dict:
+        """One JSON request to the endpoint with the bearer key; errors never show the key."""
+        key = api_key_from_env(self.api_key_env)
+        headers = {"Content-Type": "application/json"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        req = urllib.request.Request(url, data=data, headers=headers)
+        where = redact_url(self.endpoint or url)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                data = json.loads(resp.read().decode("utf-8"))
+                return json.loads(resp.read().decode("utf-8"))
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode("utf-8", "replace")[:500]
-            raise RuntimeError(f"completions endpoint {self.endpoint} answered {exc.code}: "
-                               f"{detail}") from exc
+            if key:
+                detail = detail.replace(key, MASK)
+            if exc.code in (401, 403):
+                given = (f"the key in ${self.api_key_env} (or ${FALLBACK_API_KEY_ENV}) was refused"
+                         if key else f"no key was sent: set ${self.api_key_env} (mtg.api_key_env) "
+                         f"or ${FALLBACK_API_KEY_ENV}")
+                raise EndpointUnusable(f"completions endpoint {where} answered {exc.code} "
+                                          f"(not authorised): {given}") from None
+            raise RuntimeError(f"completions endpoint {where} answered {exc.code}: "
+                               f"{detail}") from None
+        except urllib.error.URLError as exc:
+            raise EndpointUnusable(f"completions endpoint {where} cannot be reached: "
+                               f"{exc.reason}") from None
+
+    def check_access(self) -> None:
+        """Ask the endpoint for ``/v1/models`` once: a refused key or an unreachable server is an
+        :class:`EndpointSetupError` (one line) before any work is sent. Other HTTP errors are
+        left to the real requests (a server need not implement ``/v1/models``)."""
+        if not self.endpoint:
+            return
+        if "@" in urlsplit(self.endpoint).netloc:
+            raise EndpointSetupError(
+                f"mtg.endpoint {redact_url(self.endpoint)} carries credentials in the URL; put the "
+                f"API key in ${self.api_key_env} (mtg.api_key_env) instead")
+        try:
+            self._request(models_url(self.endpoint), None)
+        except EndpointUnusable as exc:
+            raise EndpointSetupError(str(exc)) from None
+        except RuntimeError:
+            pass  # e.g. 404: no /v1/models on this server; the completions requests will tell
+
+    def _post(self, prompts: Sequence[str]) -> list[str]:
+        data = self._request(completions_url(self.endpoint), self.endpoint_payload(prompts))
         choices = sorted(data.get("choices", []), key=lambda c: c.get("index", 0))
         if len(choices) != len(prompts):
             raise RuntimeError(f"completions endpoint returned {len(choices)} choices for "
@@ -125,5 +202,5 @@ class VLLMEngine(Engine):
             fp = path_fingerprint(self.adapter)
             model += f"+{self.adapter}" + (f"@{fp}" if fp else "")
         if self.endpoint:
-            model += f"@{self.endpoint}"
+            model += f"@{redact_url(self.endpoint)}"
         return {"engine": self.name, "model": model, "seed": self.seed}

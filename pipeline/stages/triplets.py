@@ -142,7 +142,10 @@ class TripletStage(Stage):
         return frame_scores_key(config.media)
 
     def build(self, p: beam.Pipeline, ctx: StageContext) -> None:
+        from mtg_llm.engines import make_engine
+
         cfg = ctx.config.mtg
+        make_engine(cfg).check_access()  # a refused key: one clear line, before any work
         corpus = ctx.extra.get("corpus_name") or ctx.config.corpus.name or ""
         both = cfg.both_directions
         generated = (
