@@ -15,12 +15,22 @@ captions):
   a memo; the library's own ``VaryingString`` comparison still decides every candidate.
 
 Known false positive noted in the paper: the bird "cock"; use ``allow`` to whitelist.
+
+Review (as the paper did by hand for its ~2k flags): better-profanity flags many harmless
+captions ("paddy field", "pot", "slope", "god", "stroke"). Each build lists the captions it
+flagged in ``RUN/profanity_review.csv`` (caption id, caption, matched word, records, decision);
+a decisions file (that CSV with its ``decision`` column filled: ``keep`` or ``drop``) given to
+the next build keeps or drops each flagged caption (:func:`read_decisions`). A flagged caption
+without a decision is dropped, as before review.
 """
 
 from __future__ import annotations
 
+import csv
 import math
+import re
 from collections import defaultdict
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from filters.base import Drop, Filter
@@ -136,15 +146,75 @@ class SkeletonScreen:
                                 self._window)
 
 
+KEEP, DROP = "keep", "drop"
+DECISIONS = (KEEP, DROP)
+
+
+def read_decisions(path: str | Path) -> dict[str, str]:
+    """``{caption_id: "keep" | "drop"}`` from a review CSV (columns ``caption_id`` and
+    ``decision``; others ignored). Empty decisions are left out (not reviewed); any other value,
+    a missing column or a caption id given two different decisions is a ``ValueError`` naming
+    the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"profanity decisions file {path} not found")
+    decisions: dict[str, str] = {}
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = {"caption_id", "decision"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"profanity decisions file {path} lacks column(s) "
+                             f"{', '.join(sorted(missing))} (write it from RUN/profanity_review.csv)")
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            cid = (row.get("caption_id") or "").strip()
+            decision = (row.get("decision") or "").strip().lower()
+            if not decision:
+                continue
+            if decision not in DECISIONS or not cid:
+                raise ValueError(f"{where}: decision must be keep, drop or empty, with a "
+                                 f"caption_id; got {row.get('decision')!r} for {cid!r}")
+            if decisions.setdefault(cid, decision) != decision:
+                raise ValueError(f"{where}: caption {cid} has both keep and drop decisions")
+    return decisions
+
+
 class ProfanityFilter(Filter):
-    """Drop captions that better-profanity flags."""
+    """Drop captions that better-profanity flags, unless a review decided to keep them
+    (``decisions``: caption id -> keep | drop, :func:`read_decisions`)."""
 
     name = "profanity"
 
-    def __init__(self, allow: Sequence[str] = (), caption_key: str = "caption"):
+    def __init__(self, allow: Sequence[str] = (), caption_key: str = "caption",
+                 decisions: Mapping[str, str] | None = None, id_key: str = "caption_id"):
         self.allow = list(allow)
         self.caption_key = caption_key
+        self.id_key = id_key
+        self._decisions = dict(decisions or {})
         self._checker = None
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "reviewed": len(self._decisions)}
+
+    def decision(self, caption_id: str) -> str:
+        """``keep``, ``drop`` or ``""`` (not reviewed) for a flagged caption."""
+        return self._decisions.get(caption_id, "")
+
+    def is_flagged(self, text: str) -> bool:
+        """Whether better-profanity flags ``text`` (whatever the review decided)."""
+        if self._checker is None:
+            self.setup()
+        return self._screen.may_match(text) and self._checker.contains_profanity(text)
+
+    def matched_words(self, text: str) -> list[str]:
+        """The words of ``text`` better-profanity censors (to show reviewers why it flagged)."""
+        if self._checker is None:
+            self.setup()
+        words, censored = text.split(), self._checker.censor(text, "*").split()
+        if len(words) != len(censored):  # a multi-word match changed the word count
+            return [" ".join(w for w, c in zip(words, censored) if w != c) or text]
+        return [re.sub(r"^\W+|\W+$", "", w) or w for w, c in zip(words, censored)
+                if w != c and "*" in c]
 
     def setup(self) -> None:
         if self._checker is None:
@@ -157,9 +227,12 @@ class ProfanityFilter(Filter):
             self._checker = checker
 
     def check(self, item: Mapping[str, Any]) -> Drop | None:
-        if self._checker is None:
-            self.setup()
         text = item[self.caption_key]
-        if self._screen.may_match(text) and self._checker.contains_profanity(text):
-            return self.drop("flagged by better-profanity")
-        return None
+        if not self.is_flagged(text):
+            return None
+        decision = self.decision(item.get(self.id_key) or "")
+        if decision == KEEP:
+            return None
+        matched = ", ".join(self.matched_words(text))
+        return self.drop(f"flagged by better-profanity (matched {matched}); "
+                         + ("dropped after review" if decision == DROP else "not reviewed"))

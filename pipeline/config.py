@@ -66,6 +66,9 @@ class CaptionFilterConfig:
     )
     template_phrases: list[str] = field(default_factory=lambda: ["flag of"])
     profanity_allow: list[str] = field(default_factory=list)  # words better-profanity may not flag
+    # review decisions for flagged captions (RUN/profanity_review.csv with its decision column
+    # filled: keep | drop); flagged captions without a decision are dropped
+    profanity_decisions: str | None = None
     # per-media metadata file (CleanVid-15M map or CSV/Parquet with an id column, see
     # pipeline.metadata) whose r18 flag feeds the "mature" filter; None = use the corpus' own
     metadata: str | None = None

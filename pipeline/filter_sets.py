@@ -19,14 +19,15 @@ def caption_filters(cfg: CaptionFilterConfig) -> list[Filter]:
     """Caption-level filters in the configured order."""
     from filters.mature import MatureFilter
     from filters.min_words import MinWordsFilter
-    from filters.profanity import ProfanityFilter
+    from filters.profanity import ProfanityFilter, read_decisions
     from filters.templates import TemplateFilter
 
     _check(cfg.enabled, CAPTION_FILTERS, "caption")
+    decisions = read_decisions(cfg.profanity_decisions) if cfg.profanity_decisions else None
     makers = {
         "min_words": lambda: MinWordsFilter(cfg.min_words),
         "template": lambda: TemplateFilter(cfg.template_words, cfg.template_phrases),
-        "profanity": lambda: ProfanityFilter(allow=cfg.profanity_allow),
+        "profanity": lambda: ProfanityFilter(allow=cfg.profanity_allow, decisions=decisions),
         "mature": lambda: MatureFilter(),
     }
     return [makers[name]() for name in cfg.enabled]

@@ -8,6 +8,7 @@ from schemas.tables import (  # noqa: F401
     MEDIA_METADATA,
     MEDIA_PAIRS,
     MTG_EXAMPLES,
+    PROFANITY_REVIEW,
     RECORDS,
     REJECTS,
     TRIPLETS,

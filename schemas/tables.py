@@ -10,6 +10,7 @@ Tables of a run directory (``covr-datagen build --out RUN``):
 ``caption_pairs/``   kept caption pairs differing by exactly one word
 ``media_pairs/``     top-k media pairs per kept caption pair
 ``triplets/``        (query media, modification text, target media) rows, CoVR trainer columns
+``profanity_review/`` distinct captions better-profanity flagged, with their review decision
 ``rejects/``         every dropped row: stage, reason, detail, the row as JSON
 ==================  ===========================================================================
 """
@@ -47,6 +48,18 @@ CAPTIONS = pa.schema(
         pa.field("normalized", pa.string(), nullable=False),
         pa.field("num_words", pa.int32(), nullable=False),
         pa.field("media_ids", pa.list_(pa.string()), nullable=False),  # sorted
+    ]
+)
+
+# --- profanity review -----------------------------------------------------------------------------
+#: one distinct caption better-profanity flagged (also written as RUN/profanity_review.csv)
+PROFANITY_REVIEW = pa.schema(
+    [
+        pa.field("caption_id", pa.string(), nullable=False),
+        pa.field("caption", pa.string(), nullable=False),  # spelling of its smallest media id
+        pa.field("matched", pa.string(), nullable=False),  # the word(s) better-profanity censors
+        pa.field("records", pa.int64(), nullable=False),  # media items carrying the caption
+        pa.field("decision", pa.string(), nullable=False),  # keep | drop | "" (not reviewed)
     ]
 )
 
@@ -155,6 +168,7 @@ MTG_EXAMPLES = pa.schema(
 ALL_TABLES: dict[str, pa.Schema] = {
     "records": RECORDS,
     "captions": CAPTIONS,
+    "profanity_review": PROFANITY_REVIEW,
     "caption_pairs": CAPTION_PAIRS,
     "media_pairs": MEDIA_PAIRS,
     "triplets": TRIPLETS,

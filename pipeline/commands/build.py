@@ -26,6 +26,9 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mtg-adapter", help="LoRA adapter folder from `covr-datagen mtg train`")
     parser.add_argument("--metadata", help="per-media metadata (CleanVid-15M map or CSV/Parquet); "
                         "its r18 flag drops mature content before mining")
+    parser.add_argument("--profanity-decisions", metavar="FILE",
+                        help="review decisions for captions better-profanity flagged: a previous "
+                        "run's profanity_review.csv with its decision column set to keep or drop")
     parser.add_argument("--force", action="store_true", help="recompute every stage")
     parser.add_argument("--until", metavar="STAGE", help="stop after this stage")
     parser.add_argument("--stage-retries", type=int, default=1, metavar="N",
@@ -72,7 +75,8 @@ def config_from_args(args: argparse.Namespace):
                                ("mtg_endpoint", "mtg", "endpoint"),
                                ("mtg_base_model", "mtg", "base_model"),
                                ("mtg_adapter", "mtg", "adapter"),
-                               ("metadata", "caption_filters", "metadata")):
+                               ("metadata", "caption_filters", "metadata"),
+                               ("profanity_decisions", "caption_filters", "profanity_decisions")):
         value = getattr(args, key, None)
         if value is not None:
             overrides[section][name] = value

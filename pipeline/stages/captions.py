@@ -9,14 +9,28 @@ With ``caption_filters.metadata`` set, each record's ``mature`` flag is taken fr
 equal to it, else the single metadata id with the same part after the last ``/`` (WebVid media
 ids are ``page_dir/videoid``, CleanVid ids bare video ids); see :mod:`pipeline.metadata`. How
 each record matched is counted as ``info.metadata_full/bare/ambiguous/missing``.
+
+Profanity review (see :mod:`filters.profanity`): every distinct caption better-profanity flagged
+— dropped (reason ``profanity``) or kept because ``caption_filters.profanity_decisions`` says
+``keep`` — becomes a row of the ``profanity_review`` table, and after the commit of
+``RUN/profanity_review.csv`` (sorted by caption, ``decision`` prefilled from the decisions file,
+empty when not reviewed). Records counted in ``info``: ``profanity_kept_after_review``,
+``profanity_dropped_after_review`` and ``profanity_not_reviewed`` (the last two make up
+``dropped.profanity``).
 """
 
 from __future__ import annotations
 
+import csv
+import json
+import os
+
 import apache_beam as beam
 
+from filters.profanity import DROP, KEEP, ProfanityFilter
 from pipeline.filter_sets import caption_filters
 from pipeline.grouping import GroupByKeyInBuckets
+from pipeline.rundir import RunDir
 from pipeline.stages.base import (
     ApplyFilters,
     Stage,
@@ -26,7 +40,10 @@ from pipeline.stages.base import (
     info_counter,
     read_table,
 )
-from schemas import CAPTIONS
+from schemas import CAPTIONS, PROFANITY_REVIEW
+
+REVIEW_TABLE = "profanity_review"
+REVIEW_CSV = "profanity_review.csv"
 
 
 class MergeCaption(beam.DoFn):
@@ -100,29 +117,110 @@ def join_metadata_flag(p: beam.Pipeline, records, ctx: StageContext, stage: str)
             | "AttachFlag" >> beam.ParDo(AttachMetadataFlag(stage)))
 
 
+class KeptAfterReview(beam.DoFn):
+    """Kept records whose caption a review decided to keep and that better-profanity flags ->
+    ``(caption_id, (media_id, caption))`` (only those ids are checked again)."""
+
+    def __init__(self, profanity: ProfanityFilter):
+        self.profanity = profanity
+
+    def setup(self):
+        self.profanity.setup()
+
+    def process(self, rec):
+        if (self.profanity.decision(rec["caption_id"]) == KEEP
+                and self.profanity.is_flagged(rec["caption"])):
+            yield rec["caption_id"], (rec["media_id"], rec["caption"])
+
+
+def _flagged_reject(row: dict):
+    """A ``profanity`` reject row -> ``(caption_id, (media_id, caption))``."""
+    rec = json.loads(row["record"])
+    return rec["caption_id"], (rec["media_id"], rec["caption"])
+
+
+class ReviewRow(beam.DoFn):
+    """``(caption_id, [(media_id, caption), ...])`` of a flagged caption -> a PROFANITY_REVIEW
+    row; counts its records by decision."""
+
+    def __init__(self, stage: str, profanity: ProfanityFilter):
+        self.stage, self.profanity = stage, profanity
+
+    def setup(self):
+        self.profanity.setup()
+        self._counts = {KEEP: info_counter(self.stage, "profanity_kept_after_review"),
+                        DROP: info_counter(self.stage, "profanity_dropped_after_review"),
+                        "": info_counter(self.stage, "profanity_not_reviewed")}
+
+    def process(self, element):
+        cid, records = element
+        records = sorted(records)
+        caption = records[0][1]
+        decision = self.profanity.decision(cid)
+        self._counts[decision].inc(len(records))
+        yield {"caption_id": cid, "caption": caption, "records": len(records),
+               "matched": ", ".join(self.profanity.matched_words(caption)), "decision": decision}
+
+
+def review_rows(kept, rejects, profanity: ProfanityFilter, stage: str):
+    """The profanity review rows of one stage run (see the module docstring)."""
+    dropped = (rejects
+               | "ProfanityRejects" >> beam.Filter(lambda r: r["reason"] == profanity.name)
+               | "FlaggedDropped" >> beam.Map(_flagged_reject))
+    kept_flagged = kept | "FlaggedKept" >> beam.ParDo(KeptAfterReview(profanity))
+    return ((dropped, kept_flagged) | "AllFlagged" >> beam.Flatten()
+            | "GroupFlagged" >> beam.GroupByKey()
+            | "ReviewRow" >> beam.ParDo(ReviewRow(stage, profanity)))
+
+
+def write_review_csv(run: RunDir) -> None:
+    """``RUN/profanity_review.csv`` from the committed ``profanity_review`` table (sorted by
+    caption; only a header when nothing was flagged), written atomically."""
+    rows = run.read_table(REVIEW_TABLE).to_pylist() if run.has_table(REVIEW_TABLE) else []
+    rows.sort(key=lambda r: (r["caption"].lower(), r["caption_id"]))
+    path = run.root / REVIEW_CSV
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=PROFANITY_REVIEW.names)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
 class CaptionFilterStage(Stage):
     """Template / profanity / mature / length filters on every record, then distinct captions."""
 
     name = "caption_filters"
-    outputs = ("captions",)
+    outputs = ("captions", REVIEW_TABLE)
     config_sections = ("caption_filters",)
 
     def key_extra(self, config) -> str:
-        """The metadata file's content is an input too."""
-        if not config.caption_filters.metadata:
-            return ""
+        """The metadata file's content and the review decisions are inputs too."""
+        from filters.profanity import read_decisions
         from pipeline.readers import corpus_fingerprint
 
-        return corpus_fingerprint(config.caption_filters.metadata)
+        cfg = config.caption_filters
+        parts = [corpus_fingerprint(cfg.metadata) if cfg.metadata else ""]
+        if cfg.profanity_decisions:  # the decisions, not the file's bytes: rewriting it the
+            # same way (as the review CSV does) changes nothing
+            parts.append(json.dumps(sorted(read_decisions(cfg.profanity_decisions).items())))
+        return "|".join(p for p in parts if p)
+
+    def after_commit(self, run: RunDir, config) -> None:
+        write_review_csv(run)
 
     def build(self, p: beam.Pipeline, ctx: StageContext) -> None:
         slim = read_table(p, ctx.run, "records", columns=(
             "row", "media_id", "caption", "normalized", "caption_id", "mature"))
         if ctx.config.caption_filters.metadata:
             slim = join_metadata_flag(p, slim, ctx, self.name)
-        kept, rejects = slim | "Filter" >> ApplyFilters(
-            self.name, caption_filters(ctx.config.caption_filters), id_key="media_id",
-            what="records")
+        filters = caption_filters(ctx.config.caption_filters)
+        kept, rejects = slim | "Filter" >> ApplyFilters(self.name, filters, id_key="media_id",
+                                                        what="records")
+        profanity = next((f for f in filters if isinstance(f, ProfanityFilter)), None)
+        reviews = (review_rows(kept, rejects, profanity, self.name) if profanity
+                   else p | "NoReview" >> beam.Create([]))
+        reviews | "WriteReview" >> WriteTable(ctx, REVIEW_TABLE, PROFANITY_REVIEW)
         captions = (kept
                     | "KeyByCaption" >> beam.Map(
                         lambda r: (r["caption_id"], (r["media_id"], r["caption"], r["normalized"])))
