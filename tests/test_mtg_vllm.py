@@ -3,7 +3,9 @@ stands in for ``vllm serve``; vLLM itself is not exercised on CPU machines)."""
 
 import json
 import threading
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Iterator
 
 import pytest
 
@@ -70,15 +72,24 @@ class _FakeCompletions(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def server():
-    srv = HTTPServer(("127.0.0.1", 0), _FakeCompletions)
-    _FakeCompletions.requests = []
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on 127.0.0.1 in a thread; yields the base URL."""
+    srv = HTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.fixture
+def server():
+    _FakeCompletions.requests = []
+    with serving(_FakeCompletions) as url:
+        yield url
 
 
 def test_endpoint_payload_and_parsing(server):
@@ -146,13 +157,9 @@ class _KeyedCompletions(BaseHTTPRequestHandler):
 def keyed_server(monkeypatch):
     for name in ("OPENAI_API_KEY", "VLLM_API_KEY", "COVR_TEST_KEY"):
         monkeypatch.delenv(name, raising=False)
-    srv = HTTPServer(("127.0.0.1", 0), _KeyedCompletions)
     _KeyedCompletions.seen_auth = []
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with serving(_KeyedCompletions) as url:
+        yield url
 
 
 @pytest.mark.parametrize("env", ["OPENAI_API_KEY", "VLLM_API_KEY", "COVR_TEST_KEY"])
