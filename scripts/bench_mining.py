@@ -34,6 +34,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
+from pipeline.rundir import RunDir  # noqa: E402
 from pipeline.synth import SynthConfig, generate_captions, write_corpus  # noqa: E402
 
 MODES = {"direct": [], "workers2": ["--workers", "2"]}
@@ -124,12 +125,22 @@ def pair_ids(run: Path) -> set[str]:
     return set(pq.read_table(run / "mined_pairs", columns=["pair_id"])["pair_id"].to_pylist())
 
 
+def remove_run(run: Path) -> None:
+    """Delete an earlier benchmark run folder; refuse (exit) when it is not a run directory, so
+    a user's folder of the same name is never deleted."""
+    if not run.exists():
+        return
+    if not RunDir(run).is_run_dir():
+        sys.exit(f"bench_mining: {run} exists and is not a covr-datagen run directory; "
+                 "move it away or choose another --workdir")
+    shutil.rmtree(run)
+
+
 def bench_one(size: int, label: str, method: str, until: str, extra: list[str],
               corpus: Path, workdir: Path, keep_runs: bool) -> dict:
     """One measured build; returns its record (and leaves the run dir for recall)."""
     run = workdir / f"run_{size}_{label}"
-    if run.exists():
-        shutil.rmtree(run)
+    remove_run(run)
     cmd = build_cmd(corpus, run, method, until, extra)
     print(f"[bench] {size:,} {label}: {' '.join(cmd)}", file=sys.stderr, flush=True)
     result = run_measured(cmd, workdir / f"log_{size}_{label}.txt")
@@ -314,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
             out.write_text(json.dumps(meta, indent=1), encoding="utf-8")
         if not args.keep_runs:
             for label in [*(f"exact_{m}" for m in args.modes), f"faiss_{args.faiss_mode}"]:
-                shutil.rmtree(workdir / f"run_{size}_{label}", ignore_errors=True)
+                remove_run(workdir / f"run_{size}_{label}")
     print(markdown(records))
     print(f"[bench] results: {out}", file=sys.stderr)
     return 0 if all(r["rc"] == 0 for r in records) else 1
