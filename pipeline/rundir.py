@@ -9,7 +9,8 @@ Layout of ``RUN/``::
     _checkpoints/<stage>.json  key (config + upstream hash) of the stage's committed output
     .staging/                in-progress outputs; never read as results
     .covr-datagen-run        marker: this folder is a covr-datagen run directory
-    .lock                    lock file (pid of the last holder); the lock itself is an flock
+    .lock                    lock file (pid of the last process that took the lock); the lock
+                             itself is an flock
 
 A stage writes into ``.staging/<stage>-<uuid>/`` and only after its pipeline succeeded are its
 folders moved into place and its checkpoint written (last). A table folder whose stage has no
@@ -157,9 +158,7 @@ class RunDir:
             raise RunDirBusy(f"run directory {self.root} is in use by another covr-datagen "
                              f"process (pid {holder}); wait for it to finish or use another "
                              "folder") from None
-        if not shared:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.pwrite(fd, f"{os.getpid():>10}\n".encode(), 0)  # fixed width: readers may race
         _HELD[self.root] = [fd, 1, not shared]
         try:
             yield
