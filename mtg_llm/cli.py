@@ -40,6 +40,9 @@ def register(subparsers) -> None:
     ge.add_argument("--base-model")
     ge.add_argument("--adapter")
     ge.add_argument("--endpoint", help="OpenAI-compatible completions URL (vllm engine)")
+    ge.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR",
+                    help="environment variable holding the endpoint's API key (default "
+                    "OPENAI_API_KEY; VLLM_API_KEY when it is unset)")
     ge.add_argument("--seed", type=int, default=0)
     ge.add_argument("--top-k", type=int, default=200)
     ge.add_argument("--temperature", type=float, default=0.8)
@@ -91,9 +94,10 @@ def _generate(args: argparse.Namespace) -> int:
     cfg = MtgConfig(engine=args.engine, base_model=args.base_model, adapter=args.adapter,
                     endpoint=args.endpoint, top_k=args.top_k, temperature=args.temperature,
                     max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                    seed=args.seed, device=args.device)
+                    seed=args.seed, device=args.device, api_key_env=args.api_key_env)
     pairs = read_pairs(args.pairs)
     engine = make_engine(cfg)
+    engine.check_access()
     engine.setup()
     texts: list[str] = []
     for i in range(0, len(pairs), cfg.batch_size):

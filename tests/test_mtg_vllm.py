@@ -257,3 +257,20 @@ def _config_with_endpoint(tmp_path, endpoint: str):
     path = tmp_path / "cfg.yaml"
     path.write_text(f"mtg:\n  engine: vllm\n  endpoint: '{endpoint}'\n", encoding="utf-8")
     return path
+
+
+def test_mtg_generate_uses_the_key_and_fails_clearly_without_it(keyed_server, monkeypatch,
+                                                                 tmp_path, capsys):
+    from pipeline.cli import main as cli_main
+
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("txt1,txt2\nBlack bird,black bear\n", encoding="utf-8")
+    argv = ["mtg", "generate", "--pairs", str(pairs), "--engine", "vllm", "--adapter", "mtg",
+            "--endpoint", keyed_server, "--api-key-env", "COVR_TEST_KEY",
+            "--out", str(tmp_path / "texts.csv")]
+    assert cli_main(argv) == 2
+    assert "no key was sent: set $COVR_TEST_KEY" in capsys.readouterr().err
+    monkeypatch.setenv("COVR_TEST_KEY", KEY)
+    assert cli_main(argv) == 0
+    text = (tmp_path / "texts.csv").read_text(encoding="utf-8")
+    assert "Make it a different scene 0" in text and KEY not in text
