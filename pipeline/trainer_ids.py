@@ -93,7 +93,8 @@ def link_suffix(source: str, kind: str) -> str:
 def link_media(sources: Mapping[str, str], dest: str | Path, kind: str) -> dict:
     """Symlink ``dest/{trainer_id}{suffix}`` -> source path for each ``{trainer_id: source}``.
 
-    Existing links are replaced. Returns ``{"linked": n, "missing": [trainer ids whose source file
+    Existing symlinks are replaced; any other file in the way (not written by covr-datagen) is
+    never deleted: it is a ``ValueError``. Returns ``{"linked": n, "missing": [trainer ids whose source file
     does not exist]}`` (those get no link, so the trainer reports them missing rather than failing
     on a dangling link)."""
     dest = Path(dest)
@@ -104,8 +105,11 @@ def link_media(sources: Mapping[str, str], dest: str | Path, kind: str) -> dict:
             continue
         link = dest / f"{trainer_id}{link_suffix(source, kind)}"
         link.parent.mkdir(parents=True, exist_ok=True)
-        if link.is_symlink() or link.exists():
+        if link.is_symlink():
             link.unlink()
+        elif link.exists():
+            raise ValueError(f"{link} exists and is not a media link covr-datagen made; move it "
+                             "away or choose another --link-media folder")
         link.symlink_to(os.path.abspath(source))
         linked += 1
     return {"linked": linked, "missing": missing}

@@ -175,3 +175,18 @@ def test_out_that_is_a_file_is_refused(tmp_path, capsys):
     assert _build(out) == 2
     assert "not a folder" in _one_error_line(capsys)
     assert out.read_text(encoding="utf-8") == "x"
+
+
+def test_media_links_replace_links_but_never_a_users_file(tmp_path):
+    """Audit of every deletion: ``export --link-media`` replaced whatever was at a link's path."""
+    from pipeline.trainer_ids import link_media
+
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(b"video")
+    dest = tmp_path / "links"
+    assert link_media({"1": str(source)}, dest, "video")["linked"] == 1
+    assert link_media({"1": str(source)}, dest, "video")["linked"] == 1  # its own link: replaced
+    (dest / "2.mp4").write_bytes(b"mine")
+    with pytest.raises(ValueError, match="not a media link covr-datagen made"):
+        link_media({"2": str(source)}, dest, "video")
+    assert (dest / "2.mp4").read_bytes() == b"mine"
