@@ -132,21 +132,19 @@ def test_video_end_to_end_with_bad_media_and_cache(video_corpus, tmp_path):
     assert manifest["stages"][0]["info"] == {"cache_hits": 5}
 
 
-@pytest.mark.parametrize("check_stream", [True, False])
-def test_a_partly_overwritten_clip_is_a_corrupt_video_reject(video_corpus, check_stream):
-    """Issue #16 item 5: v4 with the middle 30% of its bytes overwritten (decord alone conceals
-    the damage) is rejected as corrupt_video, unless the stream check is turned off."""
+def test_a_partly_overwritten_clip_is_a_corrupt_video_reject(video_corpus):
+    """Issue #16 item 5: v4 with the middle 30% of its bytes overwritten is rejected as
+    corrupt_video by the stream check (decord alone often returns a frame for such a clip, and
+    not the same answer on every read: tests/test_media_units.py, docs/MEDIA.md)."""
     run, config = video_corpus
     overwrite_bytes(str(Path(config.media.media_root) / "p/v4.mp4"), 0.35, 0.65, seed=4)
-    config.media.check_stream = check_stream
     embed = _run(run, config, stages=[MediaEmbedStage()])["media_embed"]
-    assert embed.dropped["corrupt_video"] == (2 if check_stream else 1)
-    kept = {r["media_id"] for r in _rows(run, "media_embeddings")}
-    assert ("p/v4" in kept) is not check_stream
-    if check_stream:
-        rejects = {r["item_id"]: r for r in _rows(run, "rejects/media_embed")}
-        assert rejects["p/v4"]["reason"] == "corrupt_video"
-        assert "stream check" in rejects["p/v4"]["detail"]
+    assert embed.dropped["corrupt_video"] == 2  # v4 and the unreadable v5
+    assert embed.input == embed.kept + sum(embed.dropped.values())
+    assert "p/v4" not in {r["media_id"] for r in _rows(run, "media_embeddings")}
+    rejects = {r["item_id"]: r for r in _rows(run, "rejects/media_embed")}
+    assert rejects["p/v4"]["reason"] == "corrupt_video"
+    assert "stream check" in rejects["p/v4"]["detail"]
 
 
 def test_keyframe_rule_records_its_frame_and_keeps_its_own_cache(video_corpus, tmp_path):

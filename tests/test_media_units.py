@@ -107,8 +107,9 @@ DAMAGE_CAPTIONS = [f"a {colour} {thing} on a {place}" for colour in ("red", "blu
 @pytest.mark.parametrize("codec,decord_fooled", [("mpeg4", True), ("libx264", False)])
 def test_clips_with_their_middle_overwritten_are_corrupt_video(tmp_path, codec, decord_fooled):
     """Issue #16 item 5: the middle 30% of each clip's bytes overwritten. For the demo's codec
-    (mpeg4) decord alone returns a frame for some of them (the damage is concealed); the stream
-    check rejects every one, whatever the codec."""
+    (mpeg4) decord alone returns a frame for some of them on a first read (the damage is
+    concealed; repeated reads of one damaged file do not always agree); the stream check
+    rejects every one, whatever the codec."""
     concealed = 0
     for i, caption in enumerate(DAMAGE_CAPTIONS):
         path = str(tmp_path / f"{i}.mp4")
