@@ -35,7 +35,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
                         help="rerun a stage whose counts do not reconcile (input != kept + "
                         "dropped; nothing of it is committed) up to N times (default 1)")
     parser.add_argument("--workers", type=int, metavar="N",
-                        help="DirectRunner multi-process mode with N worker processes")
+                        help="DirectRunner multi-process mode with N worker processes (an error "
+                        "with any other --runner)")
     parser.set_defaults(accepts_beam_args=True)
 
 
@@ -86,14 +87,15 @@ def config_from_args(args: argparse.Namespace):
 
 
 def beam_args_from(args: argparse.Namespace) -> list[str]:
-    """Beam pipeline options: pass-through ones plus ``--workers`` sugar."""
-    beam_args = list(getattr(args, "beam_args", []) or [])
-    if getattr(args, "workers", None):
+    """Beam pipeline options: pass-through ones, ``--runner`` short names resolved, plus the
+    ``--workers`` sugar (:func:`pipeline.runner_options.resolve_runner`)."""
+    from pipeline.runner_options import resolve_runner
+
+    workers = getattr(args, "workers", None)
+    beam_args = resolve_runner(list(getattr(args, "beam_args", []) or []), workers)
+    if workers:
         # worker processes inherit it: their CPU models split the cores instead of each taking all
-        os.environ[LOCAL_WORKERS_ENV] = str(args.workers)
-        beam_args += ["--direct_running_mode=multi_processing",
-                      f"--direct_num_workers={args.workers}",
-                      "--default_sdk_harness_log_level=WARNING"]
+        os.environ[LOCAL_WORKERS_ENV] = str(workers)
     return beam_args
 
 
