@@ -34,10 +34,10 @@ from apache_beam.metrics.execution import MetricKey, MetricResult, MetricsContai
 from apache_beam.metrics.metric import MetricResults, MetricsFilter
 from apache_beam.metrics.metricbase import MetricName
 from apache_beam.pipeline import AppliedPTransform, PipelineVisitor
+from apache_beam.runners.common import Receiver
 from apache_beam.runners.dask import dask_runner as beam_dask
 from apache_beam.runners.dask import overrides as dask_overrides
 from apache_beam.runners.dask import transform_evaluator as dask_ops
-from apache_beam.runners.common import Receiver
 from apache_beam.runners.runner import PipelineResult, PipelineState
 from apache_beam.transforms.sideinputs import SideInputMap
 from apache_beam.transforms.window import GlobalWindows

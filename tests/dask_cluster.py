@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+
 def _dask_cli() -> list[str]:
     """The ``dask`` command of this interpreter's environment."""
     return [str(Path(sys.executable).with_name("dask"))]
