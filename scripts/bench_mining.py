@@ -2,10 +2,13 @@
 
 For each size: generate the corpus (:mod:`pipeline.synth`, cached by size and seed), then run
 ``covr-datagen build --until pair_filters`` with ``--mining exact`` in each runner mode
-(``direct``: default DirectRunner; ``workers2``: ``--workers 2``), and ``--mining faiss --until
-mine`` for the sizes in ``--faiss-sizes``. Each build is a subprocess; its wall time and the peak
-resident memory of its whole process tree (sum of RSS over the process and all descendants,
-polled every 0.2 s) are recorded together with the manifest's per-stage input/kept/dropped/seconds.
+(``direct``: default DirectRunner; ``workers2``: ``--workers 2``; ``dask2``: ``--runner DaskRunner``
+on a dask scheduler and two single-threaded ``dask worker`` processes started on 127.0.0.1 for
+the build, :mod:`pipeline.local_dask`), and ``--mining faiss --until mine`` for the sizes in
+``--faiss-sizes``. Each build is a subprocess; its wall time and the peak resident memory of its
+whole process tree (sum of RSS over the process and all descendants, and for ``dask2`` the
+scheduler's and workers', polled every 0.2 s) are recorded together with the manifest's
+per-stage input/kept/dropped/seconds (the cluster's start-up is not in the wall time).
 faiss recall = pairs in both ``mined_pairs`` tables / pairs in exact's ``mined_pairs`` (before
 pair filters). Results go to ``--out`` as JSON and a Markdown table on stdout.
 
@@ -18,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -37,7 +41,9 @@ import numpy as np  # noqa: E402
 from pipeline.rundir import RunDir  # noqa: E402
 from pipeline.synth import SynthConfig, generate_captions, write_corpus  # noqa: E402
 
-MODES = {"direct": [], "workers2": ["--workers", "2"]}
+MODES = {"direct": [], "workers2": ["--workers", "2"], "dask2": ["--runner", "DaskRunner"]}
+#: modes that run on a local dask cluster of this many worker processes
+DASK_WORKERS = {"dask2": 2}
 #: the line ``build`` prints when a stage starts
 STAGE_START = re.compile(r"^\[(\w+)\] running")
 
@@ -57,12 +63,14 @@ def tree_rss(proc) -> tuple[int, int]:
     return own, total
 
 
-def run_measured(cmd: list[str], log: Path, poll: float = 0.2) -> dict:
+def run_measured(cmd: list[str], log: Path, poll: float = 0.2,
+                 also: tuple[int, ...] = ()) -> dict:
     """Run ``cmd``; return wall seconds, peak tree RSS (overall and per stage) and exit code.
 
     Output goes to ``log``; the stage running at each poll is the last ``[name] running`` line
     the build printed there, so each RSS sample is attributed to a stage. Per stage, the peak of
-    the whole process tree and of the launching (Beam runner) process alone are kept.
+    the whole process tree (plus the trees of the pids in ``also``) and of the launching (Beam
+    runner) process alone are kept.
     """
     import psutil
 
@@ -74,6 +82,7 @@ def run_measured(cmd: list[str], log: Path, poll: float = 0.2) -> dict:
                                                       errors="replace") as tail:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT)
         ps = psutil.Process(proc.pid)
+        others = [psutil.Process(pid) for pid in also]
         while proc.poll() is None:
             for line in tail.readlines():
                 match = STAGE_START.match(line)
@@ -83,6 +92,7 @@ def run_measured(cmd: list[str], log: Path, poll: float = 0.2) -> dict:
                 own, rss = tree_rss(ps)
             except psutil.NoSuchProcess:
                 break
+            rss += sum(tree_rss(other)[1] for other in others)
             per_stage[stage] = max(per_stage.get(stage, 0), rss)
             driver[stage] = max(driver.get(stage, 0), own)
             time.sleep(poll)
@@ -141,9 +151,19 @@ def bench_one(size: int, label: str, method: str, until: str, extra: list[str],
     """One measured build; returns its record (and leaves the run dir for recall)."""
     run = workdir / f"run_{size}_{label}"
     remove_run(run)
-    cmd = build_cmd(corpus, run, method, until, extra)
-    print(f"[bench] {size:,} {label}: {' '.join(cmd)}", file=sys.stderr, flush=True)
-    result = run_measured(cmd, workdir / f"log_{size}_{label}.txt")
+    mode = label.split("_", 1)[1]
+    with contextlib.ExitStack() as stack:
+        also: tuple[int, ...] = ()
+        if mode in DASK_WORKERS:
+            from pipeline.local_dask import local_dask_cluster
+
+            cluster = stack.enter_context(local_dask_cluster(workdir / f"dask_{size}_{label}",
+                                                             DASK_WORKERS[mode]))
+            extra = [*extra, "--dask_client_address", cluster.address]
+            also = tuple(cluster.pids())
+        cmd = build_cmd(corpus, run, method, until, extra)
+        print(f"[bench] {size:,} {label}: {' '.join(cmd)}", file=sys.stderr, flush=True)
+        result = run_measured(cmd, workdir / f"log_{size}_{label}.txt", also=also)
     rec = {"size": size, "label": label, "method": method, "until": until,
            "command": " ".join(cmd), **result}
     if result["rc"] == 0:

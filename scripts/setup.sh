@@ -25,5 +25,5 @@ echo "setup: installing Python dependencies into .venv (pinned by scripts/constr
 .venv/bin/python -m pip install -q --upgrade pip
 # torch/torchvision first: these exact releases are on this machine's disk (see README)
 .venv/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
-.venv/bin/python -m pip install -q -c scripts/constraints.txt -e '.[dev,airflow]'
+.venv/bin/python -m pip install -q -c scripts/constraints.txt -e '.[dev,airflow,dask]'
 echo "setup: done"

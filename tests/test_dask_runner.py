@@ -25,10 +25,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.build import BuildRequest, run_build
 from pipeline.commands.demo import demo_corpus_path
+from pipeline.local_dask import local_dask_cluster
 from pipeline.rundir import RunDir
 from pipeline.runner_options import DASK_RUNNER
 from tests.conftest import REPRODUCIBLE_YAML, reproducible_config
-from tests.dask_cluster import local_dask_cluster
 from tests.run_tables import assert_same_tables, stage_counts
 
 pytestmark = pytest.mark.slow
@@ -163,7 +163,8 @@ def test_killed_worker_commits_nothing_incomplete(cluster, tmp_path, direct_text
     while not list((out / ".staging").glob("pair_filters-*")):
         assert proc.poll() is None and time.monotonic() < deadline, "pair_filters never started"
         time.sleep(0.05)
-    os.kill(_busy_worker_pid(cluster.address), signal.SIGKILL)
+    killed = _busy_worker_pid(cluster.address)
+    os.kill(killed, signal.SIGKILL)
     assert not (out / "caption_pairs").exists()  # still running: nothing committed
     assert RunDir(out).read_checkpoint("pair_filters") is None
     _, err = proc.communicate(timeout=900)
@@ -178,3 +179,7 @@ def test_killed_worker_commits_nothing_incomplete(cluster, tmp_path, direct_text
     assert stage_counts(manifest) == stage_counts(direct_text_only.read_manifest())[:4]
     assert_same_tables(run, direct_text_only, CAPTION_TABLES)
     assert not list(out.rglob("beam-temp-*"))
+    from distributed import Client
+
+    with Client(cluster.address) as client:  # the worker died (its nanny started a new one)
+        assert killed not in client.run(os.getpid).values()

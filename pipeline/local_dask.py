@@ -1,5 +1,6 @@
-"""Test helper: a dask.distributed cluster on 127.0.0.1 made of separate processes, started the way
-a user starts one on many machines (``dask scheduler`` + one ``dask worker`` per worker)."""
+"""A dask.distributed cluster on 127.0.0.1 made of separate processes, started the way one is
+started on many machines (``dask scheduler`` + one ``dask worker`` per worker): what the dask
+tests and ``scripts/bench_mining.py --modes dask2`` build on."""
 
 from __future__ import annotations
 
@@ -28,14 +29,9 @@ class LocalDaskCluster:
     scheduler: subprocess.Popen
     workers: list[subprocess.Popen] = field(default_factory=list)
 
-    def worker_pids(self) -> list[int]:
-        """Pids of the processes that run tasks (children of each ``dask worker``'s nanny)."""
-        import psutil
-
-        pids = []
-        for proc in self.workers:
-            pids += [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
-        return pids
+    def pids(self) -> list[int]:
+        """Pids of the scheduler and ``dask worker`` processes (their children not included)."""
+        return [self.scheduler.pid, *(w.pid for w in self.workers)]
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -56,8 +52,8 @@ def local_dask_cluster(folder: Path, n_workers: int = 2, timeout_s: float = 120)
     folder.mkdir(parents=True, exist_ok=True)
     scheduler_file = folder / "scheduler.json"
     scheduler_file.unlink(missing_ok=True)  # a stale one would name a scheduler that is gone
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "HF_HUB_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false"}
+    # the workers import the same code as this process (a development checkout included)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
 
     def spawn(name: str, *args: str) -> subprocess.Popen:
         log = open(folder / f"{name}.log", "w")
