@@ -14,12 +14,14 @@ these with a few lines of Beam):
    collected after the bundle's results were taken, and lost;
 5. a side input is recomputed (its whole upstream graph) each time a task reads it.
 
-This runner keeps Beam's graph walk and its translations of ``Create``, ``GroupByKey`` and
-``Flatten``, and replaces the rest: a ParDo's bundle function returns ``(tag, value)`` pairs
-(after ``finish_bundle``) plus the bundle's counter values, each output PCollection gets its
-own bag filtered by tag, side inputs are materialised once in the graph, and every leaf of the
-pipeline is computed together with the counters, which :meth:`DaskResult.metrics` serves.
-Only the global window is supported (the only windowing covr-datagen uses).
+This runner keeps Beam's graph rewrites (``dask_overrides``) and its ``Flatten``, and replaces
+the rest: a ParDo's bundle function returns ``(tag, value)`` pairs (after ``finish_bundle``) and
+the bundle's counter values; each output PCollection gets its own bag filtered by tag; side
+inputs are materialised once in the graph; a GroupByKey shuffles by task (right on many
+machines, where a disk shuffle is not); a reshuffle spreads its elements over at least twice the
+cluster's worker threads (Beam's passes them through); and every leaf of the pipeline is
+computed together with the counters, which :meth:`DaskResult.metrics` serves. Only the global
+window is supported (the only windowing covr-datagen uses).
 """
 
 from __future__ import annotations
@@ -149,7 +151,7 @@ class _Visitor(PipelineVisitor):
         elif isinstance(transform, beam.ParDo):
             outputs = self._pardo(node, inputs[0])
         elif isinstance(transform, dask_overrides._Create):
-            outputs = {None: dask_ops.Create(node, bag_kwargs=self.bag_kwargs).apply(None)}
+            outputs = {None: self._create(transform.values)}
         elif isinstance(transform, dask_overrides._GroupByKeyOnly):
             outputs = {None: inputs[0].groupby(_key, shuffle="tasks").map(_key_and_values)}
         elif isinstance(transform, dask_overrides._Flatten):
@@ -164,6 +166,13 @@ class _Visitor(PipelineVisitor):
                 f"({type(transform).__name__})")
         for tag, pcoll in node.outputs.items():
             self.bags[pcoll] = outputs[tag]
+
+    def _create(self, values):
+        import dask.bag as db
+
+        npartitions = self.bag_kwargs.get("npartitions")
+        size = self.bag_kwargs.get("partition_size") or (None if npartitions else 128)
+        return db.from_sequence(list(values), npartitions=npartitions, partition_size=size)
 
     def _pardo(self, node: AppliedPTransform, bag) -> dict:
         import dask

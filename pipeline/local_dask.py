@@ -52,8 +52,12 @@ def local_dask_cluster(folder: Path, n_workers: int = 2, timeout_s: float = 120)
     folder.mkdir(parents=True, exist_ok=True)
     scheduler_file = folder / "scheduler.json"
     scheduler_file.unlink(missing_ok=True)  # a stale one would name a scheduler that is gone
-    # the workers import the same code as this process (a development checkout included)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    from pipeline.text_encoders import LOCAL_WORKERS_ENV
+
+    # the workers import the same code as this process (a development checkout included), and
+    # their CPU models split the cores between them instead of each taking all
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+           LOCAL_WORKERS_ENV: str(n_workers)}
 
     def spawn(name: str, *args: str) -> subprocess.Popen:
         log = open(folder / f"{name}.log", "w")

@@ -22,6 +22,7 @@ from pathlib import Path
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
+from distributed import Client
 
 from pipeline.build import BuildRequest, run_build
 from pipeline.commands.demo import demo_corpus_path
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 CAPTION_TABLES = ("records", "captions", "mined_pairs", "caption_pairs")
+CAPTION_STAGES = ("read", "caption_filters", "mine", "pair_filters")
 
 
 @pytest.fixture(scope="module")
@@ -140,8 +142,6 @@ def test_media_build_equals_the_direct_runner(cluster, tmp_path, demo_run):
 
 def _busy_worker_pid(address: str, timeout: float = 120) -> int:
     """Pid of a worker process that is running a task right now."""
-    from distributed import Client
-
     with Client(address) as client:
         pids = client.run(os.getpid)
         deadline = time.monotonic() + timeout
@@ -156,7 +156,7 @@ def _busy_worker_pid(address: str, timeout: float = 120) -> int:
 def test_killed_worker_commits_nothing_incomplete(cluster, tmp_path, direct_text_only):
     """SIGKILL a worker process while ``pair_filters`` runs: its tasks are rerun on the other
     worker (or the stage fails); nothing of the stage is committed before its counts reconcile,
-    and the committed result is the DirectRunner's."""
+    the committed result is the DirectRunner's, and a later build resumes from it."""
     out = tmp_path / "run"
     proc = _dask_build(out, cluster, "--no-media", "--until", "pair_filters")
     deadline = time.monotonic() + 600
@@ -167,19 +167,22 @@ def test_killed_worker_commits_nothing_incomplete(cluster, tmp_path, direct_text
     os.kill(killed, signal.SIGKILL)
     assert not (out / "caption_pairs").exists()  # still running: nothing committed
     assert RunDir(out).read_checkpoint("pair_filters") is None
-    _, err = proc.communicate(timeout=900)
+    proc.communicate(timeout=900)
     run = RunDir(out)
     if proc.returncode != 0:  # the stage failed: nothing of it, earlier stages intact
         assert not (out / "caption_pairs").exists() and run.read_checkpoint("pair_filters") is None
         assert run.read_checkpoint("mine") is not None
         _finish(_dask_build(out, cluster, "--no-media", "--until", "pair_filters"))
     manifest = run.read_manifest()
-    assert [s["name"] for s in manifest["stages"]] == list(
-        ["read", "caption_filters", "mine", "pair_filters"])
+    assert [s["name"] for s in manifest["stages"]] == list(CAPTION_STAGES)
     assert stage_counts(manifest) == stage_counts(direct_text_only.read_manifest())[:4]
     assert_same_tables(run, direct_text_only, CAPTION_TABLES)
     assert not list(out.rglob("beam-temp-*"))
-    from distributed import Client
-
     with Client(cluster.address) as client:  # the worker died (its nanny started a new one)
         assert killed not in client.run(os.getpid).values()
+    # resuming on the cluster: the committed stages are skipped, the rest completes the build
+    _finish(_dask_build(out, cluster, "--no-media"))
+    manifest = run.read_manifest()
+    assert [s["name"] for s in manifest["stages"] if s.get("skipped")] == list(CAPTION_STAGES)
+    assert stage_counts(manifest) == stage_counts(direct_text_only.read_manifest())
+    assert "triplets" in assert_same_tables(run, direct_text_only)
