@@ -3,9 +3,10 @@ dask.distributed cluster.
 
 Beam 2.77's ``apache_beam.runners.dask.dask_runner.DaskRunner`` (with dask 2026.8) builds one
 dask bag per *transform* and runs only the last one. ``scripts/repro_dask_multi_output.py`` shows
-1-3 in a few lines of Beam; 4 and 5 were seen with the pipeline of
-``tests/test_dask_runner.py::test_finish_bundle_outputs_and_side_inputs_computed_once`` (294 of
-300 elements arrived in batches of 7; the side input's producer ran 6 times):
+1-3 in a few lines of Beam; 4 and 5 were checked by hand (``beam.BatchElements`` in batches of
+7 delivered 294 of 300 elements; in the pipeline of
+``tests/test_dask_runner.py::test_finish_bundle_outputs_and_side_inputs_computed_once`` a
+singleton side input's producer ran 6 times):
 
 1. every output of a multi-output ParDo goes into that one bag, so the consumer of a tagged
    output (``.with_outputs(...)``) receives the main output's elements as well;
