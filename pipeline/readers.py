@@ -1,37 +1,43 @@
 """Corpus readers as Beam sources: WebVid CSV, Conceptual-Captions TSV, generic CSV/JSONL/Parquet.
 
-Text files are split into byte ranges at line boundaries by :func:`plan_text_chunks` (one pass
-counting newlines, so every line keeps its row number), Parquet files into row groups; these read
-units are spread over the workers. Each row is parsed by :class:`ParseRows` into a record (schema
-``schemas.RECORDS``) or a reject row with a reason. Duplicate media ids are found by shuffling
-only ``(media_id, row)`` pairs (:class:`FindDuplicateRows`): :class:`ParseUnit` parses each unit
-once and saves its records to a scratch file in the stage's staging folder
-(:mod:`pipeline.scratch`); :class:`EmitUniqueRecords` loads that file, keeps each media id's first
-row and rejects the others — whole records are never shuffled (at 2M rows that shuffle held
-~7 GB in the local runner's process), and no row is parsed twice. One physical line is one
-row: a quoted field spanning lines is rejected as a bad row, never silently joined.
+Text files are split into record-aligned byte ranges by :func:`plan_text_chunks` (one pass; the
+record rule, and what it guarantees for malformed lines, is in :mod:`pipeline.text_records`),
+Parquet files into row groups; these read units are spread over the workers. Each record is
+parsed by :class:`ParseRows` into a record (schema ``schemas.RECORDS``) or a reject row with a
+reason. Duplicate media ids are found by shuffling only ``(media_id, row)`` pairs
+(:class:`FindDuplicateRows`): :class:`ParseUnit` parses each unit once and saves its records to
+a scratch file in the stage's staging folder (:mod:`pipeline.scratch`);
+:class:`EmitUniqueRecords` loads that file, keeps each media id's first row and rejects the
+others — whole records are never shuffled (at 2M rows that shuffle held ~7 GB in the local
+runner's process), and no row is parsed twice.
 
-Reasons: ``blank_line``, ``undecodable``, ``bad_column_count``, ``bad_json``, ``missing_id``,
-``empty_caption`` (no words after normalisation), ``duplicate_id``.
+Counting: ``input`` is the records found, and for text corpora the manifest's ``info`` also has
+``lines`` (lines of the file after any header, counted by the planner), ``multiline_records``
+and ``continuation_lines`` (lines after the first of a multi-line record); the read stage
+checks ``lines == input + continuation_lines``, so a line cannot vanish without the build
+failing.
+
+Reasons: ``blank_line``, ``undecodable``, ``bad_quotes`` (unbalanced or misplaced ``"``),
+``bad_column_count``, ``bad_json``, ``wrong_type`` (a JSONL value that is not a string),
+``missing_id``, ``empty_caption`` (no words after normalisation), ``duplicate_id``.
 """
 
 from __future__ import annotations
 
 import bisect
 import csv
-import io
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import apache_beam as beam
-import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from filters.base import Drop
-from pipeline.config import CorpusConfig
+from pipeline.config import CORPUS_FORMATS, CorpusConfig
 from pipeline.grouping import GroupByKeyInBuckets
 from pipeline.normalize import caption_id, normalize
 from pipeline.parquet_io import plan_parquet, row_group_rows
@@ -42,21 +48,25 @@ from pipeline.stages.base import (
     Progress,
     counter,
     drop_counter,
+    info_counter,
     reject_row,
 )
+from pipeline.text_records import (
+    RawRecord,
+    RecordRule,
+    TextChunk,
+    plan_text_chunks,
+    split_csv_record,
+    text_chunk_records,
+)
 
-FORMATS = ("webvid", "cc3m", "csv", "jsonl", "parquet")
+FORMATS = CORPUS_FORMATS
 WEBVID_REQUIRED = ("videoid", "page_dir", "name")
-
-
-@dataclass(frozen=True)
-class TextChunk:
-    """Byte range ``[start, end)`` of a text file whose first line is data row ``first_row``."""
-
-    path: str
-    start: int
-    end: int
-    first_row: int
+#: bytes read to find the header line and the line-ending style
+_SAMPLE_BYTES = 1 << 20
+#: ``info`` counters of the read stage: lines found (text corpora), records spanning several
+#: lines, and their lines after the first
+LINES, MULTILINE_RECORDS, CONTINUATION_LINES = "lines", "multiline_records", "continuation_lines"
 
 
 @dataclass(frozen=True)
@@ -68,12 +78,74 @@ class CorpusLayout:
     id_col: str | None
     caption_col: str
     media_col: str | None
-    delimiter: str = ","
+    max_record_lines: int = 10
+
+    @property
+    def rule(self) -> RecordRule:
+        """How this corpus' text splits into records (see :mod:`pipeline.text_records`)."""
+        return RecordRule(quoted=self.format in ("webvid", "csv"),
+                          columns=len(self.header) if self.header else None,
+                          max_lines=self.max_record_lines)
 
 
-def _read_first_line(path: str) -> bytes:
+def check_corpus_path(path: str) -> None:
+    """Raise ``ValueError`` (one clear line) unless ``path`` is a corpus file we can read."""
+    if "://" in path or any(ch in path for ch in "*?["):  # remote or a Parquet pattern
+        if not FileSystems.match([path])[0].metadata_list:
+            raise FileNotFoundError(f"corpus file not found: {path}")
+        return
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"corpus file not found: {path}")
+    if os.path.isdir(path):
+        raise ValueError(f"corpus {path} is a directory; pass the corpus file itself")
+    try:
+        with open(path, "rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise ValueError(f"cannot read corpus {path}: {exc.strerror or exc}") from None
+
+
+def _header_line(path: str) -> str:
+    """The first line of a text corpus, decoded; ``ValueError`` for CR-only line endings."""
     with FileSystems.open(path) as fh:
-        return fh.readline()
+        sample = fh.read(_SAMPLE_BYTES)
+    first = sample.split(b"\n", 1)[0]
+    if b"\r" in first.rstrip(b"\r"):
+        raise ValueError(f"{path}: the first line holds a carriage return (CR) that does not end "
+                         "it: CR-only (classic Mac) line endings are not supported; convert them "
+                         "to LF, e.g. tr '\\r' '\\n' < IN > OUT")
+    try:
+        return first.decode("utf-8-sig").rstrip("\r")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: the header line is not UTF-8") from exc
+
+
+def _check_parquet_columns(path: str, layout: CorpusLayout) -> None:
+    """Caption and media columns must be strings, the id column strings or integers."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    first = plan_parquet(path)
+    if not first:
+        return
+    with FileSystems.open(first[0][0]) as fh:
+        schema = pq.read_schema(fh)
+    text = (pa.types.is_string, pa.types.is_large_string)
+    wanted = [(layout.caption_col, "--caption-col", text, "a string")]
+    if layout.media_col:
+        wanted.append((layout.media_col, "--media-col", text, "a string"))
+    if layout.id_col:
+        wanted.append((layout.id_col, "--id-col", text + (pa.types.is_integer,),
+                       "a string or an integer"))
+    for col, what, checks, expected in wanted:
+        if col not in schema.names:
+            raise ValueError(f"{path}: column {col!r} ({what}) not in {schema.names}")
+        kind = schema.field(col).type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        if not any(check(kind) for check in checks):
+            raise ValueError(f"{path}: column {col!r} ({what}) has type {kind}; it must be "
+                             f"{expected} (values are never converted)")
 
 
 def inspect_corpus(path: str, cfg: CorpusConfig) -> CorpusLayout:
@@ -81,101 +153,40 @@ def inspect_corpus(path: str, cfg: CorpusConfig) -> CorpusLayout:
     fmt = cfg.format
     if fmt not in FORMATS:
         raise ValueError(f"unknown corpus format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if not FileSystems.exists(path):
-        raise FileNotFoundError(f"corpus file not found: {path}")
+    check_corpus_path(path)
+    lines = cfg.max_record_lines
+    if fmt == "parquet":
+        layout = CorpusLayout(fmt, None, cfg.id_col, cfg.caption_col or "caption", cfg.media_col)
+        _check_parquet_columns(path, layout)
+        return layout
+    header_line = _header_line(path)  # also refuses CR-only line endings
     if fmt == "cc3m":
-        return CorpusLayout(fmt, None, cfg.id_col, "caption", None, "\t")
-    if fmt in ("jsonl", "parquet"):
-        return CorpusLayout(fmt, None, cfg.id_col, cfg.caption_col or "caption", cfg.media_col)
-    first = _read_first_line(path)
+        return CorpusLayout(fmt, None, cfg.id_col, "caption", None, lines)
+    if fmt == "jsonl":
+        return CorpusLayout(fmt, None, cfg.id_col, cfg.caption_col or "caption", cfg.media_col, lines)
     try:
-        header_line = first.decode("utf-8-sig").rstrip("\r\n")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: the header line is not UTF-8") from exc
-    header = tuple(h.strip() for h in next(csv.reader([header_line])))
+        header = tuple(h.strip() for h in split_csv_record(header_line))
+    except csv.Error as exc:
+        raise ValueError(f"{path}: the header line is not valid CSV ({exc})") from None
     if fmt == "webvid":
         missing = [c for c in WEBVID_REQUIRED if c not in header]
         if missing:
             raise ValueError(f"{path}: WebVid CSV lacks column(s) {missing}; header is {list(header)}")
-        return CorpusLayout(fmt, header, "videoid", "name", None)
+        return CorpusLayout(fmt, header, "videoid", "name", None, lines)
     caption_col = cfg.caption_col or "caption"
     for col, what in ((caption_col, "--caption-col"), (cfg.id_col, "--id-col"),
                       (cfg.media_col, "--media-col")):
         if col is not None and col not in header:
             raise ValueError(f"{path}: column {col!r} ({what}) not in header {list(header)}")
-    return CorpusLayout(fmt, header, cfg.id_col, caption_col, cfg.media_col)
+    return CorpusLayout(fmt, header, cfg.id_col, caption_col, cfg.media_col, lines)
 
 
-def record_ends(data: bytes, quoted: bool) -> np.ndarray:
-    """Offsets of the newline bytes that end records in ``data`` (which starts at a record).
-
-    With ``quoted`` (CSV), a newline inside double quotes belongs to the field, so only newlines
-    preceded by an even number of ``"`` bytes end a record (RFC 4180 quoting; ``""`` escapes
-    count twice and keep the parity).
-    """
-    buf = np.frombuffer(data, dtype=np.uint8)
-    newlines = np.flatnonzero(buf == 10)
-    if not quoted or len(newlines) == 0:
-        return newlines
-    quotes_before = np.searchsorted(np.flatnonzero(buf == 34), newlines)
-    return newlines[(quotes_before & 1) == 0]
-
-
-def plan_text_chunks(path: str, skip_header: bool, quoted: bool,
-                     chunk_bytes: int = 16 << 20) -> list[TextChunk]:
-    """Split a text file into record-aligned byte ranges, each knowing its first row number.
-
-    One sequential pass over the file (vectorised), so row numbers are exact even when quoted
-    CSV fields contain newlines.
-    """
-    chunks: list[TextChunk] = []
-    with FileSystems.open(path) as fh:
-        start = 0
-        if skip_header:
-            header = fh.readline()
-            start = len(header)
-            fh.seek(start)
-        row = 0
-        pending = b""
-        pending_start = start
-        while True:
-            block = fh.read(chunk_bytes)
-            data = pending + block
-            if not block:
-                if data:
-                    chunks.append(TextChunk(path, pending_start, pending_start + len(data), row))
-                break
-            ends = record_ends(data, quoted)
-            if len(ends) == 0:
-                pending = data
-                continue
-            cut = int(ends[-1]) + 1
-            chunks.append(TextChunk(path, pending_start, pending_start + cut, row))
-            row += len(ends)
-            pending = data[cut:]
-            pending_start += cut
-    return chunks
-
-
-def text_chunk_rows(chunk: TextChunk, quoted: bool) -> Iterator[tuple[int, bytes]]:
-    """``(row_number, raw_record_bytes)`` for every record of a :class:`TextChunk`."""
-    with FileSystems.open(chunk.path) as fh:
-        fh.seek(chunk.start)
-        data = fh.read(chunk.end - chunk.start)
-    ends = record_ends(data, quoted).tolist()
-    if not data.endswith(b"\n"):
-        ends.append(len(data))
-    prev = 0
-    for offset, end in enumerate(ends):
-        yield chunk.first_row + offset, data[prev:end].rstrip(b"\r")
-        prev = end + 1
-
-
-def unit_rows(unit: Any, quoted: bool) -> Iterator[tuple[int, Any]]:
-    """Rows of one read unit: a :class:`TextChunk`, or a Parquet ``(file, row_group, first_row)``."""
+def unit_records(unit: Any, rule: RecordRule) -> Iterator[RawRecord]:
+    """Records of one read unit: a :class:`TextChunk`, or a Parquet ``(file, row_group,
+    first_row)`` (whose rows have no line number and span one row)."""
     if isinstance(unit, TextChunk):
-        return text_chunk_rows(unit, quoted)
-    return row_group_rows(unit)
+        return text_chunk_records(unit, rule)
+    return (RawRecord(row, values, None, 1) for row, values in row_group_rows(unit))
 
 
 def unit_first_row(unit: Any) -> int:
@@ -215,14 +226,16 @@ def parse_duration(value: Any) -> float | None:
     return h * 3600 + m * 60 + s
 
 
-#: characters after which a CSV record needs the csv module (quotes, line breaks, NUL)
-_CSV_SPECIAL = ('"', "\r", "\n", "\x00")
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else str(value)
+def _text(value: Any, key: str, ids: bool = False) -> str | None:
+    """A column's text; an id column may also hold an integer. Any other type (a JSON list or
+    number, bytes) raises ``TypeError``: values are never converted with ``str()``."""
+    if value is None or isinstance(value, str):
+        return value
+    if ids and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    expected = "a string or an integer" if ids else "a string"
+    raise TypeError(f"column {key!r} holds {type(value).__name__} {json.dumps(value, default=repr)[:60]}"
+                    f", expected {expected}")
 
 
 class ParseRows(beam.DoFn):
@@ -238,14 +251,17 @@ class ParseRows(beam.DoFn):
         self._drops: dict[str, Any] = {}
         self._progress = Progress(self.stage, "rows")
 
-    def _reject(self, reason: str, detail: str, row: int, raw: Any):
+    def _reject(self, reason: str, detail: str, record: RawRecord, shown: Any):
         if reason not in self._drops:
             self._drops[reason] = drop_counter(self.stage, reason)
         self._drops[reason].inc()
-        if isinstance(raw, bytes):
-            raw = raw.decode("utf-8", errors="replace")
+        if isinstance(shown, bytes):
+            shown = shown.decode("utf-8", errors="replace")
+        where = {"row": record.row, "raw": shown}
+        if record.line is not None:
+            where.update(line=record.line, lines=record.lines)
         return beam.pvalue.TaggedOutput(
-            REJECTS_TAG, reject_row(self.stage, Drop(reason, detail), row, {"row": row, "raw": raw}))
+            REJECTS_TAG, reject_row(self.stage, Drop(reason, detail), record.row, where))
 
     def parse(self, row: int, raw: Any) -> tuple[dict | None, tuple[str, str] | None, Any]:
         """``(record, None, None)``, or ``(None, (reason, detail), what to show in the reject)``.
@@ -284,13 +300,14 @@ class ParseRows(beam.DoFn):
                 return None, ("bad_column_count", f"{len(values)} columns, expected 2 (caption, url)")
             names = ("caption", "url", "id")[: len(values)]
             return dict(zip(names, values)), None
-        if not any(ch in text for ch in _CSV_SPECIAL):  # nothing quoted: csv would split on ","
-            values = text.split(",")
-        else:
-            try:
-                values = next(csv.reader(io.StringIO(text, newline=""), strict=True))
-            except (csv.Error, StopIteration) as exc:
-                return None, ("bad_column_count", f"unparseable CSV record: {exc}")
+        if text.count('"') % 2:
+            return None, ("bad_quotes", f"odd number of '\"': a quoted field opened here is not "
+                          f"closed by a well-formed record within {lay.max_record_lines} lines; "
+                          "only this line is rejected")
+        try:
+            values = split_csv_record(text)
+        except csv.Error as exc:
+            return None, ("bad_quotes", f"malformed CSV quoting: {exc}")
         if len(values) != len(lay.header):
             return None, ("bad_column_count",
                           f"{len(values)} columns, header has {len(lay.header)}")
@@ -298,33 +315,38 @@ class ParseRows(beam.DoFn):
 
     # --- dict -> record -------------------------------------------------------------------------
     def _record(self, row: int, f: dict) -> tuple[dict | None, tuple[str, str] | None]:
+        try:
+            return self._typed_record(row, f)
+        except TypeError as exc:
+            return None, ("wrong_type", str(exc))
+
+    def _typed_record(self, row: int, f: dict) -> tuple[dict | None, tuple[str, str] | None]:
         lay = self.layout
-        caption = _text(f.get(lay.caption_col))
+        caption = _text(f.get(lay.caption_col), lay.caption_col)
         extra_keys = set(f)
         rec: dict[str, Any] = {"row": row, "url": None, "path": None, "page_dir": None,
                                "videoid": None, "duration": None, "mature": None}
         if lay.format == "webvid":
-            videoid, page_dir = (_text(f.get("videoid")) or "").strip(), (
-                _text(f.get("page_dir")) or "").strip()
+            videoid, page_dir = f.get("videoid", "").strip(), f.get("page_dir", "").strip()
             if not videoid or not page_dir:
                 return None, ("missing_id", "videoid or page_dir is empty")
             rec.update(media_id=f"{page_dir}/{videoid}", videoid=videoid, page_dir=page_dir,
-                       url=_text(f.get("contentUrl")), duration=parse_duration(f.get("duration")))
+                       url=f.get("contentUrl"), duration=parse_duration(f.get("duration")))
             extra_keys -= {"videoid", "page_dir", "contentUrl", "duration", "name"}
         else:
             media_id = str(row)
             if lay.id_col is not None or (lay.format == "cc3m" and "id" in f):
                 key = lay.id_col or "id"
-                media_id = (_text(f.get(key)) or "").strip()
+                media_id = (_text(f.get(key), key, ids=True) or "").strip()
                 if not media_id:
                     return None, ("missing_id", f"id column {key!r} is empty")
                 extra_keys.discard(key)
             rec["media_id"] = media_id
             if "url" in f:
-                rec["url"] = _text(f.get("url"))
+                rec["url"] = _text(f.get("url"), "url")
                 extra_keys.discard("url")
             if lay.media_col is not None:
-                rec["path"] = _text(f.get(lay.media_col))
+                rec["path"] = _text(f.get(lay.media_col), lay.media_col)
                 extra_keys.discard(lay.media_col)
             extra_keys.discard(lay.caption_col)
         if "r18" in f:
@@ -363,25 +385,37 @@ def unit_records_path(scratch: str, unit_index: int) -> str:
 
 
 class ParseUnit(ParseRows):
-    """Pass 1 over one read unit ``(unit_index, unit)``: parse every row once. Bad rows go to the
-    ``rejects`` output, ``(media_id, row)`` of every record to the ``media_ids`` output; the
-    records are saved to the unit's scratch file, and the main output is ``(unit_index,
-    number of records)`` once that file is complete."""
+    """Pass 1 over one read unit ``(unit_index, unit)``: parse every record once. Bad records
+    go to the ``rejects`` output, ``(media_id, row)`` of every good one to the ``media_ids``
+    output; the records are saved to the unit's scratch file, and the main output is
+    ``(unit_index, number of records)`` once that file is complete. Counts the unit's lines
+    (as planned) and the lines its records span (see :meth:`ReadStage.count_problem`)."""
 
-    def __init__(self, stage: str, layout: CorpusLayout, quoted: bool, scratch: str):
+    def __init__(self, stage: str, layout: CorpusLayout, scratch: str):
         super().__init__(stage, layout)
-        self.quoted = quoted
         self.scratch = scratch
+
+    def setup(self):
+        super().setup()
+        self._lines = info_counter(self.stage, LINES)
+        self._multiline = info_counter(self.stage, MULTILINE_RECORDS)
+        self._continuation = info_counter(self.stage, CONTINUATION_LINES)
 
     def process(self, element: tuple[int, Any]):
         index, unit = element
+        if isinstance(unit, TextChunk):
+            self._lines.inc(unit.lines)
         records = []
-        for row, raw in unit_rows(unit, self.quoted):
+        for raw in unit_records(unit, self.layout.rule):
+            row = raw.row
             self._input.inc()
             self._progress.tick()
-            record, problem, shown = self.parse(row, raw)
+            if raw.lines > 1:
+                self._multiline.inc()
+                self._continuation.inc(raw.lines - 1)
+            record, problem, shown = self.parse(row, raw.data)
             if problem:
-                yield self._reject(problem[0], problem[1], row, shown)
+                yield self._reject(problem[0], problem[1], raw, shown)
                 continue
             records.append(record)
             yield beam.pvalue.TaggedOutput(IDS_TAG, (record["media_id"], row))
@@ -441,17 +475,16 @@ class ReadCorpus(beam.PTransform):
 
     def expand(self, pbegin):
         lay = self.layout
-        quoted = lay.format in ("webvid", "csv")
         if lay.format == "parquet":
             plan = plan_parquet(self.path)
         else:
-            plan = plan_text_chunks(self.path, skip_header=lay.header is not None, quoted=quoted,
+            plan = plan_text_chunks(self.path, skip_header=lay.header is not None, rule=lay.rule,
                                     chunk_bytes=self.chunk_bytes)
         units = (pbegin | "PlanUnits" >> beam.Create(list(enumerate(plan)))
                  | "SpreadUnits" >> beam.Reshuffle())
         # pass 1: parse once, reject bad rows, save records; only (media id, row) pairs are shuffled
         parsed = units | "ParseUnits" >> beam.ParDo(
-            ParseUnit(self.stage, lay, quoted, self.scratch)).with_outputs(
+            ParseUnit(self.stage, lay, self.scratch)).with_outputs(
                 REJECTS_TAG, IDS_TAG, main="parsed")
         duplicates = (parsed[IDS_TAG]
                       | "GroupByMediaId" >> GroupByKeyInBuckets()

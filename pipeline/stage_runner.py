@@ -115,6 +115,9 @@ def _counts_to_report(stage: Stage, counts: dict[str, int], seconds: float, key:
             f"stage {stage.name!r}: input {report.input} != kept {report.kept} + dropped "
             f"{sum(dropped.values())} ({dropped})"
         )
+    problem = stage.count_problem(report.input, info)
+    if problem:
+        raise ReconciliationError(f"stage {stage.name!r}: {problem}")
     return report
 
 

@@ -9,10 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import Config
-from pipeline.readers import parse_duration, plan_text_chunks
+from pipeline.readers import parse_duration
 from pipeline.rundir import RunDir
 from pipeline.stage_runner import run_stages
 from pipeline.stages.corpus import ReadStage
+from pipeline.text_records import RecordRule, plan_text_chunks, record_ends, text_chunk_records
 
 
 def read(tmp_path, corpus, fmt, **corpus_cfg):
@@ -116,7 +117,8 @@ def test_chunks_split_only_at_record_boundaries(tmp_path):
     lines = ["h1,h2"] + [f'{i},"caption {i}\nsecond line"' if i % 7 == 0 else f"{i},caption {i}"
                          for i in range(2000)]
     path.write_text("\n".join(lines) + "\n")
-    chunks = plan_text_chunks(str(path), skip_header=True, quoted=True, chunk_bytes=997)
+    chunks = plan_text_chunks(str(path), skip_header=True, rule=RecordRule(True, 2),
+                              chunk_bytes=997)
     assert len(chunks) > 5
     assert chunks[0].first_row == 0
     data = path.read_bytes()
@@ -149,7 +151,7 @@ def test_duplicates_across_read_units_keep_the_first_row(tmp_path):
     cfg = Config().corpus
     reader = ReadCorpus(str(corpus), cfg, str(tmp_path / "scratch"), chunk_bytes=48)
     (tmp_path / "scratch").mkdir()
-    assert len(plan_text_chunks(str(corpus), True, True, chunk_bytes=48)) > 10
+    assert len(plan_text_chunks(str(corpus), True, RecordRule(True, 3), chunk_bytes=48)) > 10
     rows = [(i, line) for i, line in enumerate(lines[1:])]
     first = {}
     for row, line in rows:
@@ -169,21 +171,11 @@ def test_duplicates_across_read_units_keep_the_first_row(tmp_path):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from([b"a", b",", b'"', b"\n", b"\r"]), max_size=60).map(b"".join))
-def test_record_ends_are_the_newlines_outside_quotes(data):
-    from pipeline.readers import record_ends
-
-    outside = [i for i, byte in enumerate(data) if byte == 10 and data[:i].count(b'"') % 2 == 0]
-    assert record_ends(data, quoted=True).tolist() == outside
-    assert record_ends(data, quoted=False).tolist() == [i for i, b in enumerate(data) if b == 10]
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(["a", "b c", ",", '"', "\r", "\x00", "é", " "]), max_size=30)
+@given(st.lists(st.sampled_from(["a", "b c", ",", '"', "\x00", "é", " "]), max_size=30)
        .map("".join))
-def test_unquoted_fast_path_splits_like_the_csv_module(text):
-    """Records without quotes, line breaks or NUL are split on commas; the csv module decides
-    the rest. Either way a record's fields are what ``csv.reader`` returns."""
+def test_csv_fields_are_what_the_csv_module_returns(text):
+    """Records without quotes are split on commas, the csv module (strict) decides the rest;
+    an odd number of quotes is ``bad_quotes`` even where the csv module would read it."""
     import csv
     import io
 
@@ -193,12 +185,236 @@ def test_unquoted_fast_path_splits_like_the_csv_module(text):
     parser = ParseRows("read", CorpusLayout("webvid", header, "videoid", "name", None))
     fields, problem = parser._fields(text.encode("utf-8"))
     try:
-        expected = next(csv.reader(io.StringIO(text, newline=""), strict=True))
-    except (csv.Error, StopIteration):
+        expected = list(csv.reader(io.StringIO(text, newline=""), strict=True))[0]
+    except (csv.Error, IndexError):
         expected = None
     if not text.strip():
         assert problem[0] == "blank_line"
-    elif expected is None or len(expected) != len(header):
+    elif expected is None or text.count('"') % 2:
+        assert fields is None and problem[0] == "bad_quotes"
+    elif len(expected) != len(header):
         assert fields is None and problem[0] == "bad_column_count"
     else:
         assert fields == dict(zip(header, expected))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a", ",", '"', "\r", "\n", " "]), max_size=30).map("".join))
+def test_a_bare_cr_is_an_ordinary_character_of_its_field(text):
+    """Regression (issue 16.2): the csv module ended the record at a bare CR, cutting the
+    caption; now a CR parses exactly like any other character would in its place."""
+    import csv
+
+    from pipeline.text_records import split_csv_record
+
+    def fields(t):
+        try:
+            return split_csv_record(t)
+        except csv.Error:
+            return None
+
+    as_hash = fields(text.replace("\r", "#"))
+    expected = None if as_hash is None else [f.replace("#", "\r") for f in as_hash]
+    assert fields(text) == expected
+
+
+def _reference_record_ends(data: bytes, rule: RecordRule) -> list[int]:
+    """The record rule of pipeline.text_records written the slow, obvious way (test oracle)."""
+    ends = [i for i, byte in enumerate(data) if byte == 10]
+    if data and data[-1] != 10:
+        ends.append(len(data))
+    starts = [0] + [e + 1 for e in ends[:-1]]
+    odd = [data[s:e].count(b'"') % 2 == 1 for s, e in zip(starts, ends)]
+    out, i = [], 0
+    while i < len(ends):
+        if rule.quoted and odd[i]:
+            close = next((j for j in range(i + 1, len(ends)) if odd[j]), None)
+            if (close is not None and close - i + 1 <= rule.max_lines
+                    and rule.closes_record(data[starts[i]:ends[close]])):
+                out.append(ends[close])
+                i = close + 1
+                continue
+        out.append(ends[i])
+        i += 1
+    return out
+
+
+_RULES = st.builds(RecordRule, st.booleans(), st.sampled_from([None, 1, 2, 3]),
+                   st.integers(1, 4))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b",", b'"', b"\n", b"\r"]), max_size=60).map(b"".join),
+       _RULES)
+def test_record_ends_follow_the_record_rule(data, rule):
+    assert record_ends(data, rule).tolist() == _reference_record_ends(data, rule)
+
+
+def _csv_text(records: list[list[str]]) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(records)
+    return out.getvalue()
+
+
+#: fields as captions look: they start with a letter, then anything CSV must quote
+_FIELD = st.tuples(st.sampled_from("ab"), st.text(alphabet='ab ,"\n', max_size=8)).map("".join)
+_GARBAGE = st.sampled_from(['"unterminated caption,p,9', 'a stray " quote,p,9', '"', 'x,"y'])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_FIELD, min_size=3, max_size=3), max_size=12),
+       st.lists(st.tuples(st.integers(0, 12), _GARBAGE), max_size=4))
+def test_a_malformed_line_costs_only_itself(records, garbage):
+    """Regression (issue 16.1): an unterminated or stray quote swallowed every later row. Now,
+    between well-formed records (quoted fields spanning lines included), each malformed line is
+    one record of its own and every well-formed record is read back exactly."""
+    import csv
+
+    from pipeline.text_records import split_csv_record
+
+    rule = RecordRule(True, 3, max_lines=10)
+    records = [r for r in records if _csv_text([r]).count("\n") <= rule.max_lines]
+    lines = [_csv_text([r]).rstrip("\n") for r in records]
+    expected: list = [list(r) for r in records]
+    for position, line in sorted(garbage, reverse=True):
+        lines.insert(min(position, len(lines)), line)
+        expected.insert(min(position, len(expected)), line)
+    data = "".join(line + "\n" for line in lines).encode()
+    got, prev = [], 0
+    for end in record_ends(data, rule).tolist():
+        text = data[prev:end].decode()
+        prev = end + 1
+        try:
+            fields = split_csv_record(text)
+        except csv.Error:
+            fields = None
+        got.append(fields if text.count('"') % 2 == 0 and fields and len(fields) == 3 else text)
+    assert got == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([b"ab", b",", b'"', b"\n", b"\r", b"\n\n"]), max_size=80)
+       .map(b"".join), _RULES, st.integers(1, 24), st.booleans())
+def test_planned_chunks_read_the_same_records_as_the_whole_file(data, rule, chunk_bytes, header):
+    """Chunk boundaries never change a record (the planner reads ahead until it knows), and the
+    planned line counts add up to the file's lines."""
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "c.csv")
+        with open(path, "wb") as fh:
+            fh.write(b"h\n" + data if header else data)
+        chunks = plan_text_chunks(path, skip_header=header, rule=rule, chunk_bytes=chunk_bytes)
+        records = [r for c in chunks for r in text_chunk_records(c, rule)]
+    whole, prev = [], 0
+    for end in record_ends(data, rule).tolist():
+        whole.append(data[prev:end].rstrip(b"\r"))
+        prev = end + 1
+    assert [r.data for r in records] == whole
+    assert [r.row for r in records] == list(range(len(whole)))
+    n_lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+    assert sum(c.lines for c in chunks) == sum(r.lines for r in records) == n_lines
+    first = 2 if header else 1
+    assert [r.line for r in records] == [first + sum(x.lines for x in records[:i])
+                                         for i in range(len(records))]
+
+
+def _webvid_rows(n: int) -> list[str]:
+    return [f"{i},http://x/{i}.mp4,PT00H00M10S,p{i % 3},Caption number {i} of a clip"
+            for i in range(n)]
+
+
+WEBVID_HEADER = "videoid,contentUrl,duration,page_dir,name"
+
+
+@pytest.mark.parametrize("row,bad", [
+    (50, '50,http://x/50.mp4,PT00H00M10S,p2,"An unterminated caption'),
+    (120, '120,http://x/120.mp4,PT00H00M10S,p0,A stray " quote in a caption'),
+])
+def test_a_malformed_quote_costs_only_its_row(tmp_path, row, bad):
+    """Regression (issue 16.1): one unterminated or stray quote lost every later row (300 rows:
+    input 65, kept 50, exit 0). Now that row alone is rejected, and every line is counted."""
+    rows = _webvid_rows(300)
+    rows[row] = bad
+    rows[7] = '7,http://x/7.mp4,,p1,"A quoted caption ""with quotes"",\nover two lines"'
+    corpus = tmp_path / "webvid.csv"
+    corpus.write_text(WEBVID_HEADER + "\n" + "\n".join(rows) + "\n")
+    report, records, rejects = read(tmp_path, corpus, "webvid")
+    assert report["input"] == 300 and report["kept"] == 299
+    assert report["dropped"] == {"bad_quotes": 1}
+    assert report["info"] == {"lines": 301, "multiline_records": 1, "continuation_lines": 1}
+    assert [r["row"] for r in records] == [i for i in range(300) if i != row]
+    assert records[7]["caption"] == 'A quoted caption "with quotes",\nover two lines'
+    shown = json.loads(rejects[0]["record"])
+    # header on line 1, row 0 on line 2, row 7 over lines 9-10
+    assert (shown["row"], shown["line"], shown["lines"]) == (row, row + 3, 1)
+    assert "only this line" in rejects[0]["detail"]
+
+
+def test_a_bare_cr_stays_in_the_caption(tmp_path):
+    """Regression (issue 16.2): a bare CR cut the caption ("little girl plays with a")."""
+    corpus = tmp_path / "webvid.csv"
+    corpus.write_bytes(WEBVID_HEADER.encode() + b"\r\n"
+                       b"1,u,,p,little girl plays with a\rball in the park\r\n"
+                       b'2,u,,p,"quoted girl plays with a\rball"\n')
+    _, records, _ = read(tmp_path, corpus, "webvid")
+    assert [r["caption"] for r in records] == ["little girl plays with a\rball in the park",
+                                               "quoted girl plays with a\rball"]
+    assert records[0]["normalized"] == "little girl plays with a ball in the park"
+
+
+@pytest.mark.parametrize("fmt", ["webvid", "cc3m", "jsonl"])
+def test_cr_only_line_endings_are_a_clear_error(tmp_path, fmt):
+    """Regression (issue 16.2): a CR-only file crashed with a ``_csv.Error`` traceback."""
+    corpus = tmp_path / "mac.csv"
+    corpus.write_bytes(WEBVID_HEADER.encode() + b"\r1,u,,p,A caption\r2,u,,p,Another one\r")
+    with pytest.raises(ValueError, match="CR-only"):
+        read(tmp_path, corpus, fmt)
+
+
+def test_a_line_lost_between_planning_and_parsing_fails_the_stage(tmp_path, monkeypatch):
+    """The read stage counts the lines it planned; records that do not account for them make
+    the stage fail instead of reconciling (input == kept + dropped alone cannot see this)."""
+    import pipeline.readers as readers
+    from pipeline.stage_runner import ReconciliationError
+
+    corpus = tmp_path / "webvid.csv"
+    corpus.write_text(WEBVID_HEADER + "\n" + "\n".join(_webvid_rows(20)) + "\n")
+    real = readers.text_chunk_records
+    monkeypatch.setattr(readers, "text_chunk_records",
+                        lambda chunk, rule: (r for r in real(chunk, rule) if r.row != 5))
+    with pytest.raises(ReconciliationError, match="20 corpus lines but 19 records"):
+        read(tmp_path, corpus, "webvid")
+
+
+def test_parquet_columns_of_the_wrong_type_are_a_clear_error(tmp_path):
+    """Regression (issue 16.3): binary, list and float captions went through ``str()``."""
+    for name, values in (("binary", [b"Disco ball"]), ("list", [["a", "x"]]), ("float", [0.0])):
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(pa.table({"caption": values}), path)
+        with pytest.raises(ValueError, match="'caption' .* has type .* must be a string"):
+            read(tmp_path / name, path, "parquet")
+    path = tmp_path / "ids.parquet"
+    pq.write_table(pa.table({"caption": ["Red car", "Blue car"], "key": [1.5, 2.5]}), path)
+    with pytest.raises(ValueError, match="'key' .* must be a string or an integer"):
+        read(tmp_path / "ids", path, "parquet", id_col="key")
+    pq.write_table(pa.table({"caption": ["Red car", "Blue car"], "key": [7, 8]}), path)
+    _, records, _ = read(tmp_path / "ints", path, "parquet", id_col="key")
+    assert [r["media_id"] for r in records] == ["7", "8"]
+
+
+def test_jsonl_values_of_the_wrong_type_are_rejected(tmp_path):
+    """Regression (issue 16.3), JSON lines: a value of the wrong type is a reject per row."""
+    path = tmp_path / "c.jsonl"
+    rows = [{"caption": "Red car on a road", "id": 1}, {"caption": ["Red", "car"], "id": 2},
+            {"caption": 0.0, "id": 3}, {"caption": "Blue car on a road", "id": 4.5},
+            {"caption": "Green car on a road", "id": "x"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report, records, rejects = read(tmp_path, path, "jsonl", id_col="id")
+    assert [r["media_id"] for r in records] == ["1", "x"]
+    assert report["dropped"] == {"wrong_type": 3}
+    assert "column 'caption' holds list" in rejects[0]["detail"]

@@ -73,6 +73,11 @@ class Stage:
     def after_commit(self, run: RunDir, config: Config) -> None:
         """Side effects once the stage's outputs are committed (e.g. filling a shared cache)."""
 
+    def count_problem(self, input_count: int, info: dict[str, int]) -> str | None:
+        """What is wrong with the stage's counts beyond ``input == kept + dropped`` (checked by
+        the runner like that one), or ``None``."""
+        return None
+
 
 # --- counting -----------------------------------------------------------------------------------
 def counter(stage: str, name: str):
