@@ -5,10 +5,14 @@ The rule (``tokenize``):
 1. Unicode NFKC normalisation (full-width letters, ligatures, compatibility forms fold to their
    plain form), then ``str.casefold`` (case-insensitive comparison, also for non-ASCII letters).
 2. Typographic apostrophes (’ ‘ ʼ ′) become ``'``; unicode dashes (‐ ‑ ‒ – —) become ``-``.
-3. A word is a maximal run of letters or digits (any script; underscore is not a letter),
-   optionally joined by a single ``'`` or ``-`` between two letter/digit runs, or by ``.`` or
-   ``,`` between two digits: ``close-up``, ``woman's``, ``3.5`` and ``10,000`` are one word
-   each, while ``red,blue`` and ``U.S.`` are two (``red blue``, ``u s``).
+3. A word is a maximal run of letters, combining marks or digits of any script (Unicode
+   categories L, M and N; underscore is not a letter), optionally joined by a single ``'`` or
+   ``-`` between two such runs, by a zero-width (non-)joiner inside a word (Persian, Indic
+   scripts), or by ``.`` or ``,`` between two digits: ``close-up``, ``woman's``, ``3.5`` and
+   ``10,000`` are one word each, while ``red,blue`` and ``U.S.`` are two (``red blue``,
+   ``u s``). Marks keep words whole: ``हिंदी``, ``สวัสดี``, ``مُحَمَّد`` are one word each.
+   Scripts written without spaces (Thai, Chinese, Japanese) are not segmented further: a run
+   without spaces or punctuation is one word.
 4. Everything else is punctuation or space and separates words: ``"Woman, smiling!"`` is
    ``["woman", "smiling"]``; a trailing ``'s`` stays with its word, a leading or trailing
    hyphen or apostrophe is dropped (``'90s`` -> ``90s``).
@@ -23,15 +27,21 @@ import hashlib
 import re
 import unicodedata
 
+import regex
+
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "′": "'", "`": "'"})
 _DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−"})
-_WORD = re.compile(r"[^\W_]+(?:(?:['\-]|(?<=\d)[.,](?=\d))[^\W_]+)*")
+#: the word rule over any script (the ``regex`` package knows Unicode categories, ``re`` does not)
+_WORD = regex.compile(
+    r"[\p{L}\p{M}\p{N}]+(?:(?:['\-\u200c\u200d]|(?<=\d)[.,](?=\d))[\p{L}\p{M}\p{N}]+)*")
+#: the same rule for lower-cased ASCII text, with ``re`` (1.7x faster; tests check they agree)
+_ASCII_WORD = re.compile(r"[a-z0-9]+(?:(?:['\-]|(?<=\d)[.,](?=\d))[a-z0-9]+)*")
 
 
 def tokenize(caption: str) -> list[str]:
     """Split a caption into normalised words (see the module docstring for the exact rule)."""
     if caption.isascii():  # NFKC and the dash table leave ASCII as it is; casefold is lower
-        return _WORD.findall(caption.lower().replace("`", "'"))
+        return _ASCII_WORD.findall(caption.lower().replace("`", "'"))
     text = unicodedata.normalize("NFKC", caption).casefold()
     text = text.translate(_APOSTROPHES).translate(_DASHES)
     return _WORD.findall(text)

@@ -63,8 +63,50 @@ def test_ascii_fast_path_matches_the_general_rule(text):
     """ASCII captions skip NFKC and the translation tables; the words must not change."""
     import unicodedata
 
-    from pipeline.normalize import _APOSTROPHES, _DASHES, _WORD
+    from pipeline.normalize import _APOSTROPHES, _DASHES, _WORD  # the general rule (regex)
 
     general = _WORD.findall(
         unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES).translate(_DASHES))
     assert tokenize(text) == general
+
+
+def test_words_with_combining_marks_stay_whole():
+    """Regression (issue 16.4): 'हिंदी में वीडियो' was split at every vowel sign and nasal mark
+    into 'ह द म व ड य'."""
+    assert normalize("हिंदी में वीडियो") == "हिंदी में वीडियो"
+    assert tokenize("สวัสดี ครับ") == ["สวัสดี", "ครับ"]
+    assert tokenize("مُحَمَّد، يَكْتُبُ") == ["مُحَمَّد", "يَكْتُبُ"]
+    assert tokenize("Cafe\u0301 nai\u0308ve!") == ["café", "naïve"]  # NFKC composes the accents
+    assert tokenize("می\u200cخواهم") == ["می\u200cخواهم"]  # a zero-width non-joiner inside a word
+
+
+#: (letters, combining marks) of scripts whose words carry marks, and CJK (no marks)
+SCRIPTS = {
+    "devanagari": ("कखगघचजटडतदनपबमयरलवसह", "\u093e\u093f\u0940\u0941\u0947\u094b\u0902\u094d"),
+    "thai": ("กขคงจฉชซดตถทนบปผพมยรลวสหอ", "\u0e31\u0e34\u0e35\u0e36\u0e37\u0e48\u0e49\u0e4c"),
+    "arabic": ("بتثجحخدذرزسشصضطظعغفقكلمنهوي", "\u064b\u064c\u064d\u064e\u064f\u0650\u0651\u0652"),
+    "hebrew": ("אבגדהוזחטיכלמנסעפצקרשת", "\u05b0\u05b4\u05b7\u05b8\u05bc"),
+    "latin": ("abcdefghijklmnopqrstuvwxyz", "\u0300\u0301\u0302\u0303\u0308\u0327"),
+    "cjk": ("日本語動画中文视频한국어", ""),
+}
+
+
+@st.composite
+def script_words(draw):
+    letters, marks = SCRIPTS[draw(st.sampled_from(sorted(SCRIPTS)))]
+    alphabet = letters + marks
+    word = st.tuples(st.sampled_from(letters), st.text(alphabet=alphabet, max_size=8)).map("".join)
+    return draw(st.lists(word, min_size=1, max_size=6))
+
+
+@given(script_words(), st.lists(st.sampled_from([" ", ", ", "! ", " - ", "\u3000", " (", ") "]),
+                                min_size=6, max_size=6))
+def test_words_of_any_script_stay_whole(words, separators):
+    """A caption made of words (a letter, then letters and combining marks) and separators
+    tokenises into exactly those words, each in its NFKC case-folded form."""
+    import unicodedata
+
+    caption = "".join(w + s for w, s in zip(words, separators))
+    expected = [unicodedata.normalize("NFKC", w).casefold() for w in words]
+    assert tokenize(caption) == expected
+    assert normalize(normalize(caption)) == normalize(caption)
