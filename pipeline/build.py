@@ -15,11 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.config import Config
-from pipeline.readers import corpus_fingerprint
+from pipeline.config import Config, validate_config
+from pipeline.readers import check_corpus_path, corpus_fingerprint
 from pipeline.rundir import RunDir
 from pipeline.stage_runner import StageReport, run_stages
 from pipeline.stages.base import Stage
+from pipeline.stages.corpus import refuse_empty_read
 from pipeline.text_encoders import resolve_dtype
 
 
@@ -51,13 +52,18 @@ class BuildRequest:
     force: bool = False
     until: str | None = None
     stage_retries: int = 1  # reruns of a stage whose counts do not reconcile
+    allow_empty: bool = False  # go on when the read stage keeps (nearly) no rows
 
 
 def run_build(req: BuildRequest, config: Config) -> list[StageReport]:
     """Run the stages for ``req`` (skipping up-to-date ones) and return their reports.
 
     ``req.out`` must be new, empty or one of our run directories, and no other process may be
-    writing it (:meth:`RunDir.writing`)."""
+    writing it (:meth:`RunDir.writing`). Everything a user can get wrong (config values, corpus
+    path, run directory) is checked before the first stage runs; the build stops after ``read``
+    when it kept (nearly) nothing, unless ``req.allow_empty``."""
+    validate_config(config)
+    check_corpus_path(req.corpus)
     corpus = req.corpus
     if "://" not in corpus:
         corpus = str(Path(corpus).resolve())
@@ -80,4 +86,5 @@ def run_build(req: BuildRequest, config: Config) -> list[StageReport]:
     with run.writing():
         return run_stages(stages, run, config, corpus_path=corpus, corpus_fingerprint=fingerprint,
                           beam_args=req.beam_args, force=req.force, extra_ctx=extra,
-                          stage_retries=req.stage_retries)
+                          stage_retries=req.stage_retries,
+                          check_report=None if req.allow_empty else refuse_empty_read)

@@ -1,4 +1,5 @@
-"""Build the ordered filter lists of each stage from the configuration."""
+"""Build the ordered filter lists of each stage from the configuration (whose filter names
+``pipeline.config.validate_config`` has checked against these lists)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,6 @@ CAPTION_FILTERS = ("min_words", "template", "profanity", "mature")
 PAIR_FILTERS = ("digit", "oov", "similarity")
 
 
-def _check(enabled: list[str], known: tuple[str, ...], where: str) -> None:
-    unknown = [name for name in enabled if name not in known]
-    if unknown:
-        raise ValueError(f"unknown {where} filter(s) {unknown}; known: {', '.join(known)}")
-
-
 def caption_filters(cfg: CaptionFilterConfig) -> list[Filter]:
     """Caption-level filters in the configured order."""
     from filters.mature import MatureFilter
@@ -22,7 +17,6 @@ def caption_filters(cfg: CaptionFilterConfig) -> list[Filter]:
     from filters.profanity import ProfanityFilter, read_decisions
     from filters.templates import TemplateFilter
 
-    _check(cfg.enabled, CAPTION_FILTERS, "caption")
     decisions = read_decisions(cfg.profanity_decisions) if cfg.profanity_decisions else None
     makers = {
         "min_words": lambda: MinWordsFilter(cfg.min_words),
@@ -38,7 +32,6 @@ def cheap_pair_filters(cfg: PairFilterConfig) -> list[Filter]:
     from filters.digits import DigitFilter
     from filters.vocabulary import OutOfVocabularyFilter
 
-    _check(cfg.enabled, PAIR_FILTERS, "pair")
     makers = {
         "digit": lambda: DigitFilter(),
         "oov": lambda: OutOfVocabularyFilter(cfg.dictionary, cfg.min_zipf),
@@ -50,7 +43,6 @@ def similarity_filter(cfg: PairFilterConfig) -> Filter | None:
     """The similarity band filter, or ``None`` when disabled."""
     from filters.similarity import SimilarityBandFilter
 
-    _check(cfg.enabled, PAIR_FILTERS, "pair")
     if "similarity" not in cfg.enabled:
         return None
     return SimilarityBandFilter(cfg.sim_min, cfg.sim_max)

@@ -78,7 +78,7 @@ class CorpusLayout:
     id_col: str | None
     caption_col: str
     media_col: str | None
-    max_record_lines: int = 10
+    max_record_lines: int = CorpusConfig.max_record_lines
 
     @property
     def rule(self) -> RecordRule:

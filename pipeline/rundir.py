@@ -100,6 +100,18 @@ class RunDir:
     def checkpoint_path(self, stage: str) -> Path:
         return self.root / "_checkpoints" / f"{stage}.json"
 
+    def create(self) -> None:
+        """Create the folder if needed and make sure files can be written in it; ``ValueError``
+        (one clear line) when it cannot be."""
+        probe = self.root / f".write-test-{uuid.uuid4().hex[:12]}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise ValueError(f"cannot write run directory {self.root}: "
+                             f"{exc.strerror or exc}") from None
+
     def new_staging(self, stage: str) -> Path:
         """A fresh, empty staging folder for one attempt of ``stage``."""
         path = self.root / ".staging" / f"{stage}-{uuid.uuid4().hex[:12]}"
@@ -171,6 +183,7 @@ class RunDir:
         """Claim the folder as a run directory (see :meth:`check_writable`) and hold its
         exclusive lock."""
         self.check_writable()
+        self.create()
         with self.lock():
             self.check_writable()  # again under the lock: another process may have written
             marker = self.root / MARKER_FILE

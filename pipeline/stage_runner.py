@@ -22,12 +22,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Sequence
+from typing import Callable, Sequence
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.config import Config
+from pipeline.config import Config, validate_config
 from pipeline.rundir import RunDir
 from pipeline.stages.base import (
     DROPPED_PREFIX,
@@ -168,22 +168,27 @@ def run_stage_with_retries(stage: Stage, ctx_args: dict, run: RunDir, config: Co
 
 def run_stages(stages: Sequence[Stage], run: RunDir, config: Config, *, corpus_path: str | None,
                corpus_fingerprint: str, beam_args: Sequence[str] = (), force: bool = False,
-               extra_ctx: dict | None = None, stage_retries: int = 1) -> list[StageReport]:
+               extra_ctx: dict | None = None, stage_retries: int = 1,
+               check_report: Callable[[StageReport], None] | None = None) -> list[StageReport]:
     """Run ``stages`` in order with checkpoint-based skipping; rewrite ``manifest.json`` after each.
 
     A stage is skipped when its checkpoint key matches and its tables are present; once one stage
     runs, every later stage whose key changed runs too (keys chain through ``upstream_key``).
-    A stage whose counts do not reconcile is rerun up to ``stage_retries`` times. The run
-    directory's exclusive lock is held throughout (:meth:`RunDir.lock`).
+    A stage whose counts do not reconcile is rerun up to ``stage_retries`` times;
+    ``check_report`` sees each stage's report once the manifest has it and may stop the build
+    by raising. The whole config is validated first, so a bad value never surfaces after some
+    stages ran. The run directory's exclusive lock is held throughout (:meth:`RunDir.lock`).
     """
+    validate_config(config)
     with run.lock():
         return _run_stages_locked(stages, run, config, corpus_path, corpus_fingerprint, beam_args,
-                                  force, extra_ctx, stage_retries)
+                                  force, extra_ctx, stage_retries, check_report)
 
 
 def _run_stages_locked(stages: Sequence[Stage], run: RunDir, config: Config, corpus_path: str | None,
                        corpus_fingerprint: str, beam_args: Sequence[str], force: bool,
-                       extra_ctx: dict | None, stage_retries: int) -> list[StageReport]:
+                       extra_ctx: dict | None, stage_retries: int,
+                       check_report: Callable[[StageReport], None] | None) -> list[StageReport]:
     run.clean_staging()
     reports: list[StageReport] = []
     upstream = corpus_fingerprint
@@ -204,6 +209,8 @@ def _run_stages_locked(stages: Sequence[Stage], run: RunDir, config: Config, cor
         reports.append(report)
         upstream = key
         _write_manifest(run, config, reports, stages)
+        if check_report is not None:
+            check_report(report)
     return reports
 
 

@@ -27,6 +27,8 @@ from typing import Iterator, NamedTuple
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.config import CorpusConfig
+
 NEWLINE, QUOTE = 10, 34
 
 
@@ -36,7 +38,7 @@ class RecordRule:
 
     quoted: bool
     columns: int | None = None  # fields a multi-line CSV record must have (None: any number)
-    max_lines: int = 10
+    max_lines: int = CorpusConfig.max_record_lines
 
     def closes_record(self, candidate: bytes) -> bool:
         """Whether ``candidate`` (lines joined by ``\\n``) is one well-formed CSV record."""

@@ -11,6 +11,20 @@ from pipeline.readers import FORMATS
 from pipeline.text_encoders import LOCAL_WORKERS_ENV
 
 
+def _count(minimum: int):
+    """argparse type: an integer >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``build`` and ``demo``."""
     parser.add_argument("--config", help="YAML/JSON config file; `covr-datagen config` prints "
@@ -31,20 +45,24 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
                         "run's profanity_review.csv with its decision column set to keep or drop")
     parser.add_argument("--force", action="store_true", help="recompute every stage")
     parser.add_argument("--until", metavar="STAGE", help="stop after this stage")
-    parser.add_argument("--stage-retries", type=int, default=1, metavar="N",
+    parser.add_argument("--stage-retries", type=_count(0), default=1, metavar="N",
                         help="rerun a stage whose counts do not reconcile (input != kept + "
                         "dropped; nothing of it is committed) up to N times (default 1)")
-    parser.add_argument("--workers", type=int, metavar="N",
+    parser.add_argument("--workers", type=_count(1), metavar="N",
                         help="DirectRunner multi-process mode with N worker processes (an error "
                         "with any other --runner)")
+    parser.add_argument("--allow-empty", action="store_true",
+                        help="go on when the read stage keeps (nearly) no rows (under 5%%; "
+                        "usually a wrong --format); by default the build stops there, exit 2")
     parser.set_defaults(accepts_beam_args=True)
 
 
 def register(sub) -> None:
     parser = sub.add_parser(
         "build", help="corpus -> caption pairs -> media pairs -> triplets (a run directory)",
-        description="Run the covr-datagen pipeline. Unrecognised --options are passed to Apache "
-                    "Beam as pipeline options (e.g. --runner DataflowRunner --project P ...).")
+        description="Run the covr-datagen pipeline. Other --options are passed to Apache Beam "
+                    "as pipeline options (e.g. --runner DataflowRunner --project P ...); an option "
+                    "Beam does not define either is an error, unless it comes after a bare --.")
     parser.add_argument("--corpus", required=True, help="corpus file (local path or gs://...)")
     parser.add_argument("--format", required=True, choices=FORMATS, help="corpus format")
     parser.add_argument("--out", required=True, help="run directory to write")
@@ -105,7 +123,7 @@ def main(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     start = time.monotonic()
     reports = run_build(BuildRequest(args.corpus, args.out, beam_args_from(args), args.force,
-                                     args.until, args.stage_retries), config)
+                                     args.until, args.stage_retries, args.allow_empty), config)
     print(f"build: {len(reports)} stage(s) complete in {time.monotonic() - start:.1f}s; "
           f"run directory: {args.out} (manifest: {args.out}/manifest.json)", file=sys.stderr)
     return 0

@@ -32,6 +32,9 @@ from pipeline.mining.masked_keys import WordIds, masked_keys
 from pipeline.stages.base import INPUT, KEPT, counter, drop_counter
 from pipeline.text_vectors import EmbedToVectorFiles, load_sorted_vectors
 
+#: faiss index types (``mining.index``); auto = flat below ``flat_max`` captions, else ivf
+INDEX_TYPES = ("flat", "ivf", "auto")
+
 
 def build_index(vectors: np.ndarray, index: str = "auto", nprobe: int = 16, flat_max: int = 200_000):
     """A faiss inner-product index over L2-normalised ``vectors`` (see module docstring)."""
@@ -50,7 +53,7 @@ def build_index(vectors: np.ndarray, index: str = "auto", nprobe: int = 16, flat
         idx.train(train)
         idx.nprobe = nprobe
     else:
-        raise ValueError(f"unknown faiss index type {index!r}; use flat, ivf or auto")
+        raise ValueError(f"unknown faiss index type {index!r}; use {', '.join(INDEX_TYPES)}")
     idx.add(vectors)
     return idx
 

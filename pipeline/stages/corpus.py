@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import apache_beam as beam
 
 from pipeline.readers import CONTINUATION_LINES, LINES, ReadCorpus
 from pipeline.stages.base import Stage, StageContext, WriteRejects, WriteTable
 from schemas import RECORDS
+
+if TYPE_CHECKING:
+    from pipeline.stage_runner import StageReport
+
+#: below this fraction of its records kept, the read stage stops the build (``--allow-empty``)
+MIN_KEPT_FRACTION = 0.05
 
 
 class ReadStage(Stage):
@@ -38,3 +46,19 @@ class ReadStage(Stage):
             return (f"{info[LINES]} corpus lines but {input_count} records + "
                     f"{info.get(CONTINUATION_LINES, 0)} continuation lines = {found}")
         return None
+
+
+def refuse_empty_read(report: StageReport) -> None:
+    """Stop the build (``ValueError``) when the read stage kept under
+    :data:`MIN_KEPT_FRACTION` of the corpus' records: a wrong ``--format`` or column option
+    rejects (nearly) every row, and the build would otherwise end with exit 0 and no data."""
+    if report.name != ReadStage.name:
+        return
+    if report.input > 0 and report.kept >= MIN_KEPT_FRACTION * report.input:
+        return
+    reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(report.dropped.items(),
+                                                         key=lambda kv: -kv[1]))
+    raise ValueError(f"the read stage kept {report.kept:,} of {report.input:,} records"
+                     f"{f' (rejected: {reasons})' if reasons else ''}; is --format right for "
+                     "this corpus? See RUN/rejects/read. Stopped after read; pass --allow-empty "
+                     "to go on anyway")
