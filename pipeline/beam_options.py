@@ -17,10 +17,10 @@ from typing import Sequence
 
 def _runner_module(runner: str) -> str | None:
     """Module defining the Beam runner named ``runner`` (short or qualified name), if any."""
-    from apache_beam.runners.runner import _RUNNER_MAP
+    from pipeline.runner_options import runner_class_path
 
-    qualified = _RUNNER_MAP.get(runner.lower(), _RUNNER_MAP.get(runner.lower() + "runner", runner))
-    return qualified.rsplit(".", 1)[0] if "." in qualified else None
+    qualified = runner_class_path(runner)
+    return qualified.rsplit(".", 1)[0] if qualified and "." in qualified else None
 
 
 def _runner_name(args: Sequence[str]) -> str | None:

@@ -272,7 +272,11 @@ class DaskRunner(beam_dask.DaskRunner):
         dask_options = options.view_as(beam_dask.DaskOptions).get_all_options(
             drop_default=True, current_only=True)
         bag_kwargs = beam_dask.DaskOptions._extract_bag_kwargs(dask_options)
-        client = distributed.Client(**dask_options)
+        try:
+            client = distributed.Client(**dask_options)
+        except OSError as exc:  # unreachable or refusing scheduler: a user error, one line
+            address = dask_options.get("address") or "a local cluster"
+            raise ValueError(f"cannot connect to the dask scheduler at {address}: {exc}") from None
         try:
             pipeline.replace_all(dask_overrides.dask_overrides())
             parallelism = bag_kwargs.get("npartitions") or 2 * max(

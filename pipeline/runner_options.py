@@ -30,6 +30,19 @@ def _short_names() -> dict[str, str]:
     return names
 
 
+def runner_class_path(runner: str) -> str | None:
+    """Dotted class path of the runner that ``--runner runner`` selects (short names as in
+    :func:`resolve_runner`, or a dotted path as given); ``None`` for an unknown short name."""
+    from apache_beam.runners.runner import _RUNNER_MAP
+
+    if "." in runner and runner.lower() not in _DASK_NAMES:
+        return runner
+    short = _short_names().get(runner.lower())
+    if short is None or "." in short:
+        return short
+    return _RUNNER_MAP.get(short.lower())
+
+
 def _split_runner(beam_args: list[str]) -> tuple[str | None, list[str]]:
     """The ``--runner`` value of ``beam_args`` (the last one wins, as in Beam) and the other args."""
     runner, rest, i = None, [], 0

@@ -69,3 +69,33 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--workers sets the DirectRunner's local worker processes" in err[0]
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("runner", ["DaskRunner", "dask", "apache_beam.runners.dask.dask_runner.DaskRunner"])
+def test_dask_options_are_known_under_every_dask_runner_name(runner):
+    """The unknown-option check must load the options of the runner the short name selects:
+    ``--dask_client_address`` was refused with ``--runner DaskRunner``."""
+    from pipeline.beam_options import check_beam_args
+
+    check_beam_args(["--runner", runner, "--dask_client_address", "h:1"], [])
+    with pytest.raises(ValueError, match="did you mean --dask_client_address"):
+        check_beam_args(["--runner", runner, "--dask_clent_address", "h:1"], [])
+
+
+def test_unreachable_dask_scheduler_is_one_line(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:  # a local port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    corpus = tmp_path / "c.csv"
+    corpus.write_text("videoid,contentUrl,duration,page_dir,name\n"
+                      "1,u,PT00H00M10S,d,red car on a road\n2,u,PT00H00M10S,d,blue car on a road\n")
+    assert cli_main(["build", "--corpus", str(corpus), "--format", "webvid", "--out",
+                     str(tmp_path / "run"), "--no-media", "--runner", "DaskRunner",
+                     "--dask_client_address", f"127.0.0.1:{port}",
+                     "--dask_connection_timeout", "2"]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert "Traceback" not in err and len(errors) == 1, err
+    assert f"cannot connect to the dask scheduler at 127.0.0.1:{port}" in errors[0]
