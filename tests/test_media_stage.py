@@ -165,7 +165,7 @@ def test_keyframe_rule_records_its_frame_and_keeps_its_own_cache(video_corpus, t
     assert expected != 8  # this clip's keyframes are not at its middle frame
     assert {r["frame_index"] for r in _rows(run2, "media_embeddings")} == {expected}
     config.media.frame = "first"
-    with pytest.raises(ValueError, match="media.frame 'first'"):
+    with pytest.raises(ValueError, match="media.frame: 'first' is not one of"):
         _run(run2, config, stages=[MediaEmbedStage()])
 
 

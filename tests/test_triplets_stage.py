@@ -105,7 +105,7 @@ def test_hf_engine_with_tiny_llama(tmp_path):
     config.mtg.device = "cpu"
     config.mtg.max_new_tokens = 8
     config.mtg.seed = 9
-    config.mtg.min_polarity = -1.01  # random weights: keep every non-degenerate text
+    config.mtg.min_polarity = -1.0  # random weights: keep every non-degenerate text (polarity >= -1)
     _, report, triplets, rejects = _run(tmp_path, config)
     assert report.input == 10
     assert report.kept + sum(report.dropped.values()) == 10
