@@ -220,13 +220,18 @@ class RunDir:
     def commit(self, stage: str, staging: Path, tables: list[str], checkpoint: dict) -> None:
         """Move ``staging/<table>`` and ``staging/rejects`` into place, then write the checkpoint.
 
-        Old outputs are moved aside first, so at every instant each table folder is either the old
-        complete one, absent, or the new complete one. The checkpoint is written last. Raises
-        :class:`NotARunDir` (before moving anything) when an old folder holds a file that is not
-        Parquet: such a file was not written by covr-datagen and is never deleted.
+        Beam's ``beam-temp-*`` folders left in the staged tables (a write retried after a lost
+        worker) are removed first. Old outputs are moved aside first, so at every instant each
+        table folder is either the old complete one, absent, or the new complete one. The
+        checkpoint is written last. Raises :class:`NotARunDir` (before moving anything) when an
+        old folder holds a file that is not Parquet: such a file was not written by covr-datagen
+        and is never deleted.
         """
         moves = [(staging / t, self.table(t)) for t in tables]
         moves.append((staging / "rejects", self.rejects(stage)))
+        for src, _ in moves:  # Beam's own temp folders (a retried write's leftovers) are ours
+            for leftover in src.rglob("beam-temp-*") if src.exists() else ():
+                shutil.rmtree(leftover, ignore_errors=True)
         for _, dst in moves:
             refuse_foreign_files(dst)
         self.checkpoint_path(stage).unlink(missing_ok=True)

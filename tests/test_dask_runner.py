@@ -177,8 +177,7 @@ def test_killed_worker_commits_nothing_incomplete(cluster, tmp_path, direct_text
     assert [s["name"] for s in manifest["stages"]] == list(CAPTION_STAGES)
     assert stage_counts(manifest) == stage_counts(direct_text_only.read_manifest())[:4]
     assert_same_tables(run, direct_text_only, CAPTION_TABLES)
-    # Known gap (issue 18 stays open): a killed worker's Beam write leaves beam-temp-* folders
-    # inside the committed table folders; the tables read equal the DirectRunner's (above).
+    assert not list(out.rglob("beam-temp-*"))
     with Client(cluster.address) as client:  # the worker died (its nanny started a new one)
         assert killed not in client.run(os.getpid).values()
     # resuming on the cluster: the committed stages are skipped, the rest completes the build

@@ -169,6 +169,19 @@ def test_a_commit_never_deletes_a_file_it_did_not_write(tmp_path, capsys):
     assert RunDir(out).has_table("records")
 
 
+def test_a_commit_leaves_no_beam_temp_folders(tmp_path):
+    """A write retried after a lost worker leaves ``beam-temp-*`` folders in the staged table;
+    they must not be committed (a later forced rebuild would take them for a user's files)."""
+    run = RunDir(tmp_path / "run")
+    staging = run.new_staging("read")
+    temp = staging / "records" / "beam-temp-part-0123"
+    temp.mkdir(parents=True)
+    (temp / "half-written").write_bytes(b"x")
+    (staging / "records" / "part-0.parquet").write_bytes(b"")
+    run.commit("read", staging, ["records"], {"key": "k"})
+    assert [p.name for p in run.table("records").iterdir()] == ["part-0.parquet"]
+
+
 def test_out_that_is_a_file_is_refused(tmp_path, capsys):
     out = tmp_path / "file"
     out.write_text("x", encoding="utf-8")
