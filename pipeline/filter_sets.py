@@ -7,7 +7,7 @@ from filters.base import Filter
 from pipeline.config import CaptionFilterConfig, PairFilterConfig
 
 CAPTION_FILTERS = ("min_words", "template", "profanity", "mature")
-PAIR_FILTERS = ("digit", "oov", "similarity")
+PAIR_FILTERS = ("digit", "function_word", "oov", "similarity")
 
 
 def caption_filters(cfg: CaptionFilterConfig) -> list[Filter]:
@@ -30,10 +30,12 @@ def caption_filters(cfg: CaptionFilterConfig) -> list[Filter]:
 def cheap_pair_filters(cfg: PairFilterConfig) -> list[Filter]:
     """Pair-level filters that need no embeddings (run before the similarity step)."""
     from filters.digits import DigitFilter
+    from filters.function_words import FunctionWordFilter
     from filters.vocabulary import OutOfVocabularyFilter
 
     makers = {
         "digit": lambda: DigitFilter(),
+        "function_word": lambda: FunctionWordFilter(cfg.function_words),
         "oov": lambda: OutOfVocabularyFilter(cfg.dictionary, cfg.min_zipf),
     }
     return [makers[name]() for name in cfg.enabled if name in makers]

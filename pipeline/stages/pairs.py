@@ -1,4 +1,4 @@
-"""Stage ``pair_filters``: mined pairs -> digit / out-of-vocabulary filters -> text similarity
+"""Stage ``pair_filters``: mined pairs -> digit / function-word / out-of-vocabulary filters -> text similarity
 -> similarity band -> ``caption_pairs``.
 
 Similarity is computed once per distinct caption: the captions of surviving pairs are embedded
@@ -7,7 +7,8 @@ folder; each pair then reads its two vectors from there (:mod:`pipeline.text_vec
 each caption is embedded once however many pairs it is in, and no vector is shuffled. Pairs
 that already carry ``sim_txt`` (the faiss miner computes it) are not re-embedded.
 
-Counting unit: mined pairs. Drop reasons: ``digit``, ``oov``, ``too_similar``, ``too_different``.
+Counting unit: mined pairs. Drop reasons: ``digit``, ``function_word``, ``oov``, ``too_similar``,
+``too_different``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,57 @@
+"""Pairs whose differing word is a function word ("film" -> "at", "on" -> "along").
+
+Such a pair passes the digit, vocabulary and similarity filters (the words are common English,
+the captions stay close), but no modification text can describe the change: "Actor at the film
+premiere" -> "Actor on the film premiere". A pair is dropped when either differing word is in
+the configured list (``pair_filters.function_words``): articles, grammatical prepositions,
+conjunctions, pronouns, auxiliaries and determiners. Spatial prepositions whose change is
+visible ("under" -> "on", "up" -> "down", "inside" -> "outside") are deliberately not in the
+default list.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from filters.base import Drop, Filter
+
+#: the default word list (compared with the normalised, case-folded differing words)
+FUNCTION_WORDS: tuple[str, ...] = (
+    # articles and determiners
+    "a", "an", "the", "this", "that", "these", "those", "some", "any", "each", "every", "all",
+    "both", "either", "neither", "another", "such", "no",
+    # grammatical prepositions
+    "of", "at", "on", "in", "to", "for", "from", "by", "with", "as", "along", "into", "onto",
+    "about", "via", "per", "upon", "among", "amongst", "during", "than", "towards", "toward",
+    # conjunctions
+    "and", "or", "but", "nor", "so", "yet", "if", "while", "because", "although", "though",
+    "whether",
+    # pronouns
+    "i", "me", "my", "we", "us", "our", "you", "your", "he", "him", "his", "she", "her", "it",
+    "its", "they", "them", "their", "who", "whom", "whose", "which", "what", "there", "here",
+    # auxiliaries
+    "is", "are", "was", "were", "be", "been", "being", "am", "has", "have", "had", "do", "does",
+    "did", "will", "would", "can", "could", "shall", "should", "may", "might", "must",
+    # particles
+    "not", "very", "too", "just",
+)
+
+
+class FunctionWordFilter(Filter):
+    """Drop a caption pair when either differing word is a function word."""
+
+    name = "function_word"
+
+    def __init__(self, words: Sequence[str] = FUNCTION_WORDS):
+        self.words = sorted({w.casefold() for w in words})
+        self._words = frozenset(self.words)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "words": len(self.words)}
+
+    def check(self, item: Mapping[str, Any]) -> Drop | None:
+        for key in ("word1", "word2"):
+            word = item[key]
+            if word.casefold() in self._words:
+                return self.drop(f"{key} {word!r} is a function word")
+        return None
