@@ -51,8 +51,9 @@ def run_cli(args: list[str]) -> None:
 def build_args(params: dict) -> list[str]:
     """``covr-datagen build`` arguments from the DAG params."""
     args = ["build", "--corpus", params["corpus"], "--format", params["format"],
-            "--out", params["run_dir"], "--mtg-engine", params["mtg_engine"]]
+            "--out", params["run_dir"]]
     for flag, key in (("--config", "config"), ("--media-root", "media_root"),
+                      ("--mtg-engine", "mtg_engine"),
                       ("--mtg-endpoint", "mtg_endpoint"), ("--mtg-base-model", "mtg_base_model")):
         if params.get(key):
             args += [flag, str(params[key])]
@@ -86,7 +87,9 @@ with DAG(
                              description="Beam pipeline options, e.g. '--runner FlinkRunner ...'"),
         "media_root": Param("", type="string"),
         "no_media": Param(False, type="boolean"),
-        "mtg_engine": Param("rules", enum=["rules", "hf", "vllm"]),
+        "mtg_engine": Param("", enum=["", "rules", "hf", "vllm"],
+                            description="empty: the config's engine (default hf, the built-in "
+                                        "SmolLM2 + shipped adapter)"),
         "mtg_endpoint": Param("", type="string"),
         "mtg_base_model": Param("", type="string"),
         "mtg_train_data": Param([], type="array", description="JSONL files; empty: no training"),

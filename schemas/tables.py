@@ -162,6 +162,7 @@ MTG_EXAMPLES = pa.schema(
         pa.field("caption2", pa.string(), nullable=False),
         pa.field("edit", pa.string(), nullable=False),
         pa.field("source", pa.string(), nullable=False),  # file the example came from
+        pa.field("split", pa.string(), nullable=False),  # train | validation
     ]
 )
 

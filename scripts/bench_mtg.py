@@ -136,7 +136,7 @@ def bench_generate(model, tokenizer, pairs, batch_sizes, new_tokens: int, repeat
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from mtg_llm.data import load_seed_examples
+    from mtg_llm.data import load_builtin_examples
     from mtg_llm.tiny import tokenizer_corpus, train_tokenizer
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = train_tokenizer(tokenizer_corpus(), vocab_size=args.tokenizer_vocab)
-    pairs = [(e.caption1, e.caption2) for e in load_seed_examples()]
+    pairs = [(e.caption1, e.caption2) for e in load_builtin_examples()]
     t = time.perf_counter()
     model = build_model(args.shape, device)
     build_s = time.perf_counter() - t

@@ -54,15 +54,17 @@ def demo_run(tmp_path_factory):
     return run_demo(root / "run", config, corpus=str(corpus))
 
 
-REPRODUCIBLE_YAML = "text_encoder:\n  dtype: float64\n"
+REPRODUCIBLE_YAML = "text_encoder:\n  dtype: float64\nmtg:\n  engine: rules\n"
 
 
 def reproducible_config():
-    """Config whose embeddings are bit-identical across batchings (see TextEncoderConfig.dtype)."""
+    """Config whose embeddings are bit-identical across batchings (see TextEncoderConfig.dtype)
+    and whose texts come from the rules engine (no model to load)."""
     from pipeline.config import Config
 
     config = Config()
     config.text_encoder.dtype = "float64"
+    config.mtg.engine = "rules"
     return config
 
 

@@ -242,7 +242,7 @@ def test_stage_triplets_load_with_datasets_and_pyarrow(tmp_path):
     datasets = pytest.importorskip("datasets")
     from conftest import write_table
 
-    from pipeline.config import Config
+    from pipeline.config import Config, MtgConfig
     from pipeline.rundir import RunDir
     from pipeline.stage_runner import run_stages
     from pipeline.stages.triplets import TripletStage
@@ -256,7 +256,8 @@ def test_stage_triplets_load_with_datasets_and_pyarrow(tmp_path):
              _media_pair("cccc-dddd", "Dandelion field at sunset", "Rice field at sunset",
                          "dandelion", "rice", webvid_id(4), webvid_id(5))]
     write_table(run.table("media_pairs"), pairs, MEDIA_PAIRS)
-    run_stages([TripletStage()], run, Config(), corpus_path=None, corpus_fingerprint="fp-test",
+    run_stages([TripletStage()], run, Config(mtg=MtgConfig(engine="rules")), corpus_path=None,
+               corpus_fingerprint="fp-test",
                extra_ctx={"corpus_name": "toy", "corpus_fingerprint": "fp-test",
                           "media_kind": "video"})
     files = sorted(str(p) for p in run.table("triplets").glob("*.parquet"))

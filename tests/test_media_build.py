@@ -16,7 +16,7 @@ from pipeline.rundir import RunDir
 
 def _build(out, *extra: str) -> dict:
     assert cli_main(["build", "--corpus", demo_corpus_path(), "--format", "webvid", "--out",
-                     str(out), *extra]) == 0
+                     str(out), "--mtg-engine", "rules", *extra]) == 0
     return {s["name"]: s for s in json.loads((out / "manifest.json").read_text())["stages"]}
 
 

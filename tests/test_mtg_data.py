@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from mtg_llm.data import deduplicate, load_jsonl, load_seed_examples, load_training_set
+from mtg_llm.data import deduplicate, load_builtin_examples, load_jsonl, load_training_set
 
 
 def _write(path, rows):
@@ -50,7 +50,7 @@ def test_dedup_ignores_case_and_spacing(tmp_path):
 
 
 def test_training_set_merges_seed_and_user_files(tmp_path):
-    seed = load_seed_examples()
+    seed = load_builtin_examples()
     f = _write(tmp_path / "u.jsonl", [
         {"caption1": "Kite in the sky", "caption2": "Kites in the sky", "edit": "Add kites"},
         {"caption1": seed[0].caption1, "caption2": seed[0].caption2, "edit": seed[0].edit},
@@ -59,12 +59,12 @@ def test_training_set_merges_seed_and_user_files(tmp_path):
     assert stats["loaded"] == len(seed) + 2
     assert stats["duplicates"] == 1
     assert len(examples) == stats["examples"] == len(seed) + 1
-    only_user, _ = load_training_set([f], include_seed=False)
+    only_user, _ = load_training_set([f], include_builtin=False)
     assert len(only_user) == 2
 
 
 def test_seed_set_is_large_clean_and_covers_the_edit_kinds():
-    seed = load_seed_examples()
+    seed = load_builtin_examples()
     assert len(seed) >= 100
     assert deduplicate(seed)[1] == 0
     edits = " ".join(e.edit.lower() for e in seed)

@@ -64,7 +64,7 @@ def test_missing_words_and_unknown_template_are_errors():
 
 
 def test_factory_default_is_rules_and_identity_names_it():
-    engine = make_engine(MtgConfig(seed=7))
+    engine = make_engine(MtgConfig(engine="rules", seed=7))
     assert isinstance(engine, RulesEngine)
     assert engine.identity() == {"engine": "rules", "model": "rules", "seed": 7}
     with pytest.raises(ValueError, match="unknown mtg.engine"):
@@ -86,7 +86,8 @@ def test_cli_generate_on_a_csv(tmp_path):
     src = tmp_path / "pairs.csv"
     src.write_text("txt1,txt2\nDandelion field,Rice field\nBlack bird,black bear\n")
     out = tmp_path / "texts.csv"
-    assert main(["mtg", "generate", "--pairs", str(src), "--out", str(out), "--seed", "3"]) == 0
+    assert main(["mtg", "generate", "--pairs", str(src), "--out", str(out), "--seed", "3",
+                 "--engine", "rules"]) == 0
     rows = list(csv.DictReader(out.open()))
     assert [(r["word1"], r["word2"]) for r in rows] == [("dandelion", "rice"), ("bird", "bear")]
     assert [r["edit"] for r in rows] == RulesEngine(seed=3).generate(

@@ -44,13 +44,15 @@ def test_train_writes_adapter_tokenizer_and_report(trained):
     report = json.loads((trained / "report.json").read_text())
     assert report["steps"] == 3 and len(report["losses"]) == 3
     assert report["effective_batch"] == 8 and report["dtype"] == "float32"
-    assert report["data"]["examples"] == report["data"]["loaded"] >= 101
+    data = report["data"]
+    assert data["examples"] == data["loaded"] - data["duplicates"] >= 101
+    assert data["examples"] == data["train"] + data["validation"]
     assert all(0 < loss < 20 for loss in report["losses"])
     used = pq.read_table(trained / "training_examples.parquet")
     assert used.num_rows == report["data"]["examples"]
     assert "kites in the sky" in used.column("caption2").to_pylist()
     adapter_cfg = json.loads((trained / "adapter_config.json").read_text())
-    assert set(adapter_cfg["target_modules"]) == {"q_proj", "v_proj"}
+    assert set(adapter_cfg["target_modules"]) == {"q_proj", "k_proj", "v_proj", "o_proj"}
 
 
 def test_loss_covers_only_the_response(tiny):

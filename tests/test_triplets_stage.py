@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import write_table
 
-from pipeline.config import Config
+from pipeline.config import Config, MtgConfig
 from pipeline.rundir import RunDir
 from pipeline.stage_runner import run_stages
 from pipeline.stages.triplets import TripletStage, triplet_id
@@ -43,6 +43,7 @@ def _run(tmp_path, config, rows=ROWS):
 
 def test_rules_engine_both_directions_one_text_per_pair_and_direction(tmp_path):
     config = Config()
+    config.mtg.engine = "rules"
     config.mtg.seed = 4
     run, report, triplets, rejects = _run(tmp_path, config)
     assert report.input == 10  # 5 media pairs x 2 directions
@@ -80,6 +81,7 @@ def test_rules_engine_both_directions_one_text_per_pair_and_direction(tmp_path):
 
 def test_forward_only_and_text_filters_reconcile(tmp_path):
     config = Config()
+    config.mtg.engine = "rules"
     config.mtg.both_directions = False
     config.mtg.max_chars = 12  # "Add bear" fits; longer templates are dropped as long_text
     config.mtg.min_polarity = 0.5  # every neutral text that survives is "negative" now
@@ -102,6 +104,7 @@ def test_hf_engine_with_tiny_llama(tmp_path):
     config = Config()
     config.mtg.engine = "hf"
     config.mtg.base_model = tiny
+    config.mtg.adapter = None
     config.mtg.device = "cpu"
     config.mtg.max_new_tokens = 8
     config.mtg.seed = 9
@@ -123,7 +126,7 @@ def test_hf_engine_with_tiny_llama(tmp_path):
 
 def test_rules_output_is_identical_across_runs(tmp_path):
     def rows(sub):
-        _, _, triplets, _ = _run(tmp_path / sub, Config())
+        _, _, triplets, _ = _run(tmp_path / sub, Config(mtg=MtgConfig(engine="rules")))
         return sorted((t["triplet_id"], t["edit"]) for t in triplets)
 
     assert rows("a") == rows("b")

@@ -17,13 +17,14 @@ def make_engine(cfg) -> Engine:
 
         return HFEngine(cfg.base_model, cfg.adapter, top_k=cfg.top_k, temperature=cfg.temperature,
                         max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
-                        device=cfg.device)
+                        device=cfg.device, model_cache=cfg.model_cache)
     if cfg.engine == "vllm":
         from mtg_llm.engines.vllm import VLLMEngine
 
         return VLLMEngine(cfg.base_model, cfg.adapter, endpoint=cfg.endpoint, top_k=cfg.top_k,
                           temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens,
-                          seed=cfg.seed, api_key_env=cfg.api_key_env)
+                          seed=cfg.seed, api_key_env=cfg.api_key_env,
+                          model_cache=cfg.model_cache)
     raise ValueError(f"unknown mtg.engine {cfg.engine!r}; choose one of {', '.join(ENGINES)}")
 
 

@@ -41,6 +41,17 @@ def path_fingerprint(path: str | None) -> str:
     return h.hexdigest()
 
 
+def model_identity(base_model: str | None, adapter: str | None) -> str:
+    """``base``, or ``base+adapter@hash`` (hash of the adapter folder's weights and config)."""
+    from mtg_llm.models import resolve_adapter
+
+    model = base_model or ""
+    if adapter:
+        fp = path_fingerprint(resolve_adapter(adapter))
+        model += f"+{adapter}" + (f"@{fp}" if fp else "")
+    return model
+
+
 class Engine:
     """Turns caption pairs into modification texts.
 

@@ -10,7 +10,8 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
-from mtg_llm.engines.base import Engine, PairLike, as_edit_pair, derive_seed, path_fingerprint
+from mtg_llm.engines.base import Engine, PairLike, as_edit_pair, derive_seed, model_identity
+from mtg_llm.models import check_adapter_matches, resolve_adapter, resolve_base_model
 from mtg_llm.prompt import format_prompt, parse_completion
 
 
@@ -47,10 +48,12 @@ class HFEngine(Engine):
                  temperature: float = 0.8, max_new_tokens: int = 32, seed: int = 0,
                  device: str = "auto", dtype: str = "auto", merge: bool = True,
                  min_new_tokens: int = 0, cache_implementation: str | None = None,
-                 stop_at_newline: bool = True):
+                 stop_at_newline: bool = True, model_cache: str | None = None):
         if not base_model:
             raise ValueError("the hf engine needs mtg.base_model (a model id or local path)")
+        check_adapter_matches(base_model, adapter)
         self.base_model, self.adapter = base_model, adapter
+        self.model_cache = model_cache
         self.top_k, self.temperature = top_k, temperature
         self.max_new_tokens, self.seed = max_new_tokens, seed
         self.device, self.dtype, self.merge = device, dtype, merge
@@ -73,14 +76,16 @@ class HFEngine(Engine):
         device = resolve_device(self.device)
         dtype = {"auto": torch.bfloat16 if device.startswith("cuda") else torch.float32,
                  "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[self.dtype]
-        model = AutoModelForCausalLM.from_pretrained(self.base_model, dtype=dtype)
-        if self.adapter:
+        base = resolve_base_model(self.base_model, self.model_cache)
+        adapter = resolve_adapter(self.adapter)
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
+        if adapter:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, self.adapter)
+            model = PeftModel.from_pretrained(model, adapter)
             if self.merge:
                 model = model.merge_and_unload()
-        self.use_model(model.to(device), load_tokenizer(self.base_model, self.adapter))
+        self.use_model(model.to(device), load_tokenizer(base, adapter))
 
     def use_model(self, model, tokenizer) -> None:
         """Use an already built model and tokenizer (benchmarks build one directly on the GPU)."""
@@ -127,8 +132,5 @@ class HFEngine(Engine):
         return [parse_completion(t) for t in texts]
 
     def identity(self) -> dict:
-        model = self.base_model
-        if self.adapter:
-            fp = path_fingerprint(self.adapter)
-            model += f"+{self.adapter}" + (f"@{fp}" if fp else "")
-        return {"engine": self.name, "model": model, "seed": self.seed}
+        return {"engine": self.name, "model": model_identity(self.base_model, self.adapter),
+                "seed": self.seed}

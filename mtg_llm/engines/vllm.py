@@ -22,7 +22,8 @@ import urllib.request
 from typing import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from mtg_llm.engines.base import Engine, PairLike, as_edit_pair, path_fingerprint
+from mtg_llm.engines.base import Engine, PairLike, as_edit_pair, model_identity
+from mtg_llm.models import resolve_adapter, resolve_base_model
 from mtg_llm.prompt import STOP_SEQUENCES, format_prompt, parse_completion
 from pipeline.redact import MASK, redact_url
 
@@ -79,7 +80,8 @@ class VLLMEngine(Engine):
     def __init__(self, base_model: str | None, adapter: str | None = None, *,
                  endpoint: str | None = None, top_k: int = 200, temperature: float = 0.8,
                  max_new_tokens: int = 32, seed: int = 0, max_lora_rank: int = 64,
-                 timeout_s: float = 600.0, api_key_env: str = DEFAULT_API_KEY_ENV):
+                 timeout_s: float = 600.0, api_key_env: str = DEFAULT_API_KEY_ENV,
+                 model_cache: str | None = None):
         if not endpoint and not base_model:
             raise ValueError("the vllm engine needs mtg.base_model, or mtg.endpoint for a server")
         self.base_model, self.adapter, self.endpoint = base_model, adapter, endpoint
@@ -87,13 +89,14 @@ class VLLMEngine(Engine):
         self.max_new_tokens, self.seed = max_new_tokens, seed
         self.max_lora_rank, self.timeout_s = max_lora_rank, timeout_s
         self.api_key_env = api_key_env
+        self.model_cache = model_cache
         self._llm = None
         self._lora = None
 
     # --- argument building (unit-tested) -------------------------------------------------------
     def engine_kwargs(self) -> dict:
-        """Keyword arguments of ``vllm.LLM``."""
-        kwargs = {"model": self.base_model, "seed": self.seed}
+        """Keyword arguments of ``vllm.LLM`` (a built-in base model is converted on first use)."""
+        kwargs = {"model": resolve_base_model(self.base_model, self.model_cache), "seed": self.seed}
         if self.adapter:
             kwargs.update(enable_lora=True, max_lora_rank=self.max_lora_rank, max_loras=1)
         return kwargs
@@ -105,7 +108,7 @@ class VLLMEngine(Engine):
 
     def lora_request_args(self) -> tuple[str, int, str] | None:
         """Positional arguments of ``vllm.lora.request.LoRARequest`` (name, int id, path)."""
-        return (LORA_NAME, 1, self.adapter) if self.adapter else None
+        return (LORA_NAME, 1, resolve_adapter(self.adapter)) if self.adapter else None
 
     def endpoint_payload(self, prompts: Sequence[str]) -> dict:
         """JSON body of one completions request; ``model`` is the served LoRA module name
@@ -197,10 +200,7 @@ class VLLMEngine(Engine):
         return [parse_completion(t, STOP_SEQUENCES) for t in raw]
 
     def identity(self) -> dict:
-        model = self.base_model or ""
-        if self.adapter:
-            fp = path_fingerprint(self.adapter)
-            model += f"+{self.adapter}" + (f"@{fp}" if fp else "")
+        model = model_identity(self.base_model, self.adapter)
         if self.endpoint:
             model += f"@{redact_url(self.endpoint)}"
         return {"engine": self.name, "model": model, "seed": self.seed}

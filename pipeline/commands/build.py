@@ -34,10 +34,16 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--media-root", help="folder holding the media files")
     parser.add_argument("--no-media", action="store_true",
                         help="text-only mode: pick media pairs without decoding media")
-    parser.add_argument("--mtg-engine", choices=["rules", "hf", "vllm"], help="text generator")
+    parser.add_argument("--mtg-engine", choices=["rules", "hf", "vllm"],
+                        help="text generator (default hf: the built-in SmolLM2 + shipped adapter; "
+                        "rules: the paper's templates)")
     parser.add_argument("--mtg-endpoint", help="OpenAI-compatible completions URL (vllm engine)")
-    parser.add_argument("--mtg-base-model", help="base causal LM id/path (hf and vllm engines)")
-    parser.add_argument("--mtg-adapter", help="LoRA adapter folder from `covr-datagen mtg train`")
+    parser.add_argument("--mtg-base-model", help="base causal LM: built-in name (smollm2-135m, "
+                        "the default), hub id or path (hf and vllm engines)")
+    parser.add_argument("--mtg-adapter", help="LoRA adapter folder from `covr-datagen mtg train`, "
+                        "built-in name (smollm2-135m-mtg, the default) or 'none'")
+    parser.add_argument("--mtg-model-cache", metavar="DIR", help="where built-in models are "
+                        "converted once (default ~/.cache/covr-datagen/models)")
     parser.add_argument("--metadata", help="per-media metadata (CleanVid-15M map or CSV/Parquet); "
                         "its r18 flag drops mature content before mining")
     parser.add_argument("--profanity-decisions", metavar="FILE",
@@ -78,6 +84,7 @@ def register(sub) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """Load the config file and apply command-line overrides."""
+    from mtg_llm.models import adapter_option
     from pipeline.config import load_config
 
     overrides: dict = {"corpus": {}, "mining": {}, "text_encoder": {}, "media": {}, "mtg": {},
@@ -94,11 +101,14 @@ def config_from_args(args: argparse.Namespace):
                                ("mtg_endpoint", "mtg", "endpoint"),
                                ("mtg_base_model", "mtg", "base_model"),
                                ("mtg_adapter", "mtg", "adapter"),
+                               ("mtg_model_cache", "mtg", "model_cache"),
                                ("metadata", "caption_filters", "metadata"),
                                ("profanity_decisions", "caption_filters", "profanity_decisions")):
         value = getattr(args, key, None)
         if value is not None:
             overrides[section][name] = value
+    if "adapter" in overrides["mtg"]:
+        overrides["mtg"]["adapter"] = adapter_option(overrides["mtg"]["adapter"])
     if getattr(args, "no_media", False):
         overrides["media"]["enabled"] = False
     return load_config(args.config, {k: v for k, v in overrides.items() if v})
