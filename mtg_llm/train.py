@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -246,6 +247,11 @@ def train(args: TrainArgs) -> dict:
         if val_encoded:
             val_losses.append({"step": step, "loss": round(mean_loss(
                 model, val_encoded, tokenizer.pad_token_id, device, args.batch_size), 5)})
+        recent = losses[-steps_per_epoch:]
+        print(f"mtg train: step {step}/{total_steps}"
+              + (f", training loss {sum(recent) / len(recent):.4f}" if recent else "")
+              + (f", validation loss {val_losses[-1]['loss']:.4f}" if val_encoded else "")
+              + f" ({time.monotonic() - start:.0f} s)", file=sys.stderr, flush=True)
 
     rng = random.Random(args.seed)
     order: list[int] = []
