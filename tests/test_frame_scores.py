@@ -71,6 +71,7 @@ def scored_run(tmp_path):
                                            _media_pair("B", "p/1", "p/3", RED, TREE),
                                            _media_pair("C", "p/2", "p/4", BLUE, TREE)], MEDIA_PAIRS)
     config = Config()
+    config.mtg.engine = "rules"  # the texts are not what these tests are about
     config.media.media_root = str(media)
     return run, config, media
 
