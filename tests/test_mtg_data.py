@@ -55,9 +55,10 @@ def test_training_set_merges_seed_and_user_files(tmp_path):
         {"caption1": "Kite in the sky", "caption2": "Kites in the sky", "edit": "Add kites"},
         {"caption1": seed[0].caption1, "caption2": seed[0].caption2, "edit": seed[0].edit},
     ])
+    _, builtin = load_training_set()
     examples, stats = load_training_set([f])
-    assert stats["loaded"] == len(seed) + 2
-    assert stats["duplicates"] == 1
+    assert stats["loaded"] == builtin["loaded"] + 2
+    assert stats["duplicates"] == builtin["duplicates"] + 1
     assert len(examples) == stats["examples"] == len(seed) + 1
     only_user, _ = load_training_set([f], include_builtin=False)
     assert len(only_user) == 2

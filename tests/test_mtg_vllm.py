@@ -246,7 +246,7 @@ def test_a_build_against_a_keyed_server_records_no_credential(keyed_server, monk
     console = capsys.readouterr()
     run = RunDir(out)
     models = set(run.read_table("triplets", columns=["model"])["model"].to_pylist())
-    assert models == {f"+mtg@{keyed_server}/v1?REDACTED"}
+    assert models == {f"smollm2-135m+mtg@{keyed_server}/v1?REDACTED"}  # the default base name
     assert run.read_manifest()["config"]["mtg"]["endpoint"] == f"{keyed_server}/v1?REDACTED"
     assert (out / "report" / "DATASET_CARD.md").is_file() and (out / "export" / "covr.csv").is_file()
     assert _grep_tree(out, KEY) == []
