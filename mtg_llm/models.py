@@ -75,9 +75,16 @@ def adapter_option(value: str | None) -> str | None:
 
 
 def resolve_adapter(adapter: str | None) -> str | None:
-    """A built-in adapter name -> its folder in the package; anything else unchanged."""
+    """A built-in adapter name -> its folder in the package; anything else unchanged.
+
+    The default adapter's name is reserved: when its folder is missing (a checkout where it was
+    not trained yet) this is one clear error, not a download attempt."""
     if adapter and adapter in builtin_adapters():
         return str(ADAPTERS_DIR / adapter)
+    if adapter == DEFAULT_ADAPTER:
+        raise ValueError(f"the built-in adapter {adapter!r} is not in this installation "
+                         f"({ADAPTERS_DIR / adapter}); train it with `make mtg-adapter`, or use "
+                         "--mtg-adapter none / --mtg-engine rules")
     return adapter
 
 

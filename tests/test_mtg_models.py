@@ -194,3 +194,9 @@ def test_default_engine_is_the_builtin_model_with_the_shipped_adapter():
         mtg = config_from_args(make_parser().parse_args(base + extra)).mtg
         assert (mtg.engine, mtg.adapter) == expected
     assert isinstance(make_engine(MtgConfig(engine="rules")), RulesEngine)
+
+
+def test_a_missing_default_adapter_is_one_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(models, "ADAPTERS_DIR", tmp_path)  # an installation without it
+    with pytest.raises(ValueError, match="not in this installation.*make mtg-adapter"):
+        resolve_adapter(models.DEFAULT_ADAPTER)
