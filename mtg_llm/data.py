@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 
 DATA_DIR = Path(__file__).parent / "data"
 #: the shipped training files, in merge order (the first copy of a duplicate wins)
-BUILTIN_DATA: tuple[Path, ...] = (DATA_DIR / "mtg_edits.jsonl", DATA_DIR / "seed_edits.jsonl")
+BUILTIN_DATA: tuple[Path, ...] = (DATA_DIR / "mtg_edits.jsonl",)
 MAX_FIELD_CHARS = 500
 _SPACES = re.compile(r"\s+")
 

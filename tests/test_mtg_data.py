@@ -1,4 +1,4 @@
-"""Training data: both JSONL formats, validation with line numbers, de-duplication, seed set."""
+"""Training data: both JSONL formats, validation with line numbers, de-duplication, built-in set."""
 
 import json
 import re
@@ -49,7 +49,7 @@ def test_dedup_ignores_case_and_spacing(tmp_path):
     assert dupes == 1 and [e.edit for e in kept] == ["Paint it blue", "Make it blue"]
 
 
-def test_training_set_merges_seed_and_user_files(tmp_path):
+def test_training_set_merges_builtin_and_user_files(tmp_path):
     seed = load_builtin_examples()
     f = _write(tmp_path / "u.jsonl", [
         {"caption1": "Kite in the sky", "caption2": "Kites in the sky", "edit": "Add kites"},
@@ -64,13 +64,14 @@ def test_training_set_merges_seed_and_user_files(tmp_path):
     assert len(only_user) == 2
 
 
-def test_seed_set_is_large_clean_and_covers_the_edit_kinds():
-    seed = load_builtin_examples()
-    assert len(seed) >= 100
-    assert deduplicate(seed)[1] == 0
-    edits = " ".join(e.edit.lower() for e in seed)
-    captions = " ".join(e.caption1.lower() + " " + e.caption2.lower() for e in seed)
-    for kind in (r"\bremove\b", r"\badd\b", r"\bwinter\b|\bautumn\b", r"\bblue\b|\bred\b",
+def test_builtin_set_is_large_clean_and_covers_the_edit_kinds():
+    builtin = load_builtin_examples()
+    assert len(builtin) >= 700
+    assert deduplicate(builtin)[1] == 0
+    edits = " ".join(e.edit.lower() for e in builtin)
+    captions = " ".join(e.caption1.lower() + " " + e.caption2.lower() for e in builtin)
+    for kind in (r"\badd\b", r"\bwinter\b|\bautumn\b", r"\bblue\b|\bred\b",
                  r"\bzoom\b|\bclose-up\b|\bslow motion\b", r"\bmore\b"):
         assert re.search(kind, edits), kind
+    assert not re.search(r"(^| )remove ", " ".join(e.edit.lower()[:7] for e in builtin))
     assert "aerial" in captions and "timelapse" in captions
