@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mtg_llm.models import BUILTIN_MODELS, DEFAULT_ADAPTER, DEFAULT_BASE_MODEL, adapter_option
 from mtg_llm.train import TrainArgs
+from pipeline.config import MtgConfig
 
 
 def register(subparsers) -> None:
@@ -53,7 +54,7 @@ def register(subparsers) -> None:
     ge.add_argument("--pairs", required=True,
                     help="CSV with txt1,txt2 (word1,word2 optional: found when absent)")
     ge.add_argument("--out", default="-", help="output CSV (default: stdout)")
-    ge.add_argument("--engine", choices=["rules", "hf", "vllm"], default="rules")
+    ge.add_argument("--engine", choices=["rules", "hf", "vllm"], default=MtgConfig.engine)
     ge.add_argument("--base-model", default=DEFAULT_BASE_MODEL,
                     help=f"built-in name, hub id or path (default {DEFAULT_BASE_MODEL})")
     ge.add_argument("--adapter", default=DEFAULT_ADAPTER,
@@ -69,6 +70,9 @@ def register(subparsers) -> None:
     ge.add_argument("--temperature", type=float, default=0.8)
     ge.add_argument("--max-new-tokens", type=int, default=32)
     ge.add_argument("--batch-size", type=int, default=32)
+    ge.add_argument("--concept-attempts", type=int, default=MtgConfig.concept_attempts,
+                    metavar="N", help="draws per pair at most until the text names the new "
+                    f"concept (default {MtgConfig.concept_attempts}; 1 = one draw)")
     ge.add_argument("--device", default="auto")
     ge.set_defaults(func=_generate)
 
@@ -115,20 +119,28 @@ def read_pairs(path: str | Path):
 
 def _generate(args: argparse.Namespace) -> int:
     from mtg_llm.engines import make_engine
-    from pipeline.config import MtgConfig
 
     cfg = MtgConfig(engine=args.engine, base_model=args.base_model,
                     adapter=adapter_option(args.adapter), endpoint=args.endpoint,
                     model_cache=args.model_cache, top_k=args.top_k, temperature=args.temperature,
                     max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                    seed=args.seed, device=args.device, api_key_env=args.api_key_env)
+                    seed=args.seed, device=args.device, api_key_env=args.api_key_env,
+                    concept_attempts=args.concept_attempts)
+    if cfg.concept_attempts < 1:
+        raise ValueError(f"--concept-attempts must be at least 1, got {cfg.concept_attempts}")
     pairs = read_pairs(args.pairs)
     engine = make_engine(cfg)
     engine.check_access()
     engine.setup()
     texts: list[str] = []
+    missing = 0
     for i in range(0, len(pairs), cfg.batch_size):
-        texts.extend(engine.generate(pairs[i:i + cfg.batch_size]))
+        written = engine.write(pairs[i:i + cfg.batch_size], cfg.concept_attempts)
+        texts.extend(written.texts)
+        missing += written.missing_concept
+    if missing:
+        print(f"mtg generate: {missing} of {len(pairs)} texts do not name the new concept "
+              f"after {cfg.concept_attempts} draw(s)", file=sys.stderr)
     ident = engine.identity()
     out = sys.stdout if args.out == "-" else open(args.out, "w", newline="", encoding="utf-8")
     try:

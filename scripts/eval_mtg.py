@@ -49,17 +49,18 @@ def edit_pair(caption1: str, caption2: str):
         return EditPair(caption1, caption2)
 
 
-def generate(engine, pairs, batch_size: int) -> list[str]:
-    """One text per pair; a pair the engine cannot handle gets an empty text."""
+def generate(engine, pairs, batch_size: int, attempts: int) -> list[str]:
+    """One text per pair (:meth:`Engine.write`, up to ``attempts`` draws); a pair the engine
+    cannot handle gets an empty text."""
     texts: list[str] = []
     for i in range(0, len(pairs), batch_size):
         batch = pairs[i:i + batch_size]
         try:
-            texts.extend(engine.generate(batch))
+            texts.extend(engine.write(batch, attempts).texts)
         except ValueError:
             for pair in batch:
                 try:
-                    texts.extend(engine.generate([pair]))
+                    texts.extend(engine.write([pair], attempts).texts)
                 except ValueError:
                     texts.append("")
     return texts
@@ -104,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engines", nargs="+", default=["rules", "zero-shot", "adapter"],
                     choices=["rules", "zero-shot", "adapter"])
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--concept-attempts", type=int, nargs="+", default=[1, MtgConfig.concept_attempts],
+                    help="draws per pair at most (language-model engines); one result row per "
+                         "value (default: 1 = the paper's single draw, and the build default)")
     ap.add_argument("--model-cache", help="where built-in models are converted")
     ap.add_argument("--samples", type=int, default=12, help="texts per engine shown in the output")
     ap.add_argument("--out", help="write the results as JSON here")
@@ -127,17 +131,19 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.engines:
         engine = make_engine(configs[name])
         engine.setup()
-        for set_name, rows in sets.items():
-            pairs = [edit_pair(r["caption1"], r["caption2"]) for r in rows]
-            start = time.perf_counter()
-            texts = generate(engine, pairs, args.batch_size)
-            seconds = time.perf_counter() - start
-            row = metrics(rows, texts, encoder) | {"seconds": round(seconds, 1)}
-            results["sets"].setdefault(set_name, {})[name] = row
-            results["samples"].setdefault(set_name, {})[name] = [
-                {"caption1": r["caption1"], "caption2": r["caption2"], "reference": r["edit"],
-                 "text": t} for r, t in list(zip(rows, texts))[:args.samples]]
-            print(json.dumps({"engine": name, "set": set_name, **row}), flush=True)
+        for attempts in (args.concept_attempts if engine.resamples else [1]):
+            label = name if attempts == 1 else f"{name}, {attempts} draws"
+            for set_name, rows in sets.items():
+                pairs = [edit_pair(r["caption1"], r["caption2"]) for r in rows]
+                start = time.perf_counter()
+                texts = generate(engine, pairs, args.batch_size, attempts)
+                seconds = time.perf_counter() - start
+                row = metrics(rows, texts, encoder) | {"seconds": round(seconds, 1)}
+                results["sets"].setdefault(set_name, {})[label] = row
+                results["samples"].setdefault(set_name, {})[label] = [
+                    {"caption1": r["caption1"], "caption2": r["caption2"], "reference": r["edit"],
+                     "text": t} for r, t in list(zip(rows, texts))[:args.samples]]
+                print(json.dumps({"engine": label, "set": set_name, **row}), flush=True)
     results["command"] = " ".join(["python scripts/eval_mtg.py", *(argv or sys.argv[1:])])
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -5,6 +5,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
+from mtg_llm.concepts import new_words
 from mtg_llm.data import MtgExample
 from mtg_llm.engines.hf import HFEngine
 from mtg_llm.tiny import make_tiny_llm
@@ -92,6 +93,35 @@ def test_hf_engine_with_adapter_generates_parseable_reproducible_texts(tiny, tra
     ident = eng.identity()
     assert ident["engine"] == "hf" and ident["seed"] == 11
     assert ident["model"].startswith(f"{tiny}+{trained}@")
+
+
+def test_hf_engine_text_of_a_pair_does_not_depend_on_its_batch(tiny):
+    eng = HFEngine(tiny, seed=3, max_new_tokens=10, device="cpu")
+    alone = [eng.generate([pair])[0] for pair in PAIRS]
+    assert eng.generate(PAIRS) == alone
+    assert eng.generate(PAIRS[::-1]) == alone[::-1]
+    assert eng.generate(PAIRS[1:3]) == alone[1:3]
+    assert eng.generate(PAIRS, attempt=1) != alone  # another draw, other texts
+
+
+def test_write_samples_again_until_the_text_names_the_new_concept(tiny):
+    eng = HFEngine(tiny, seed=3, max_new_tokens=10, device="cpu")
+    draws = []
+
+    def scripted(pairs, attempt=0):  # the new word appears only in the third draw
+        draws.append((len(pairs), attempt))
+        return [f"{new_words(p.txt1, p.txt2)[0]} now" if attempt == 2 or i == 0
+                else "something else" for i, p in enumerate(pairs)]
+
+    eng.generate = scripted
+    written = eng.write(PAIRS, attempts=4)
+    assert written.texts == ["horse now", "blue now", "winter now", "running now"]
+    assert draws == [(4, 0), (3, 1), (2, 2)]  # the first of each batch names it
+    assert (written.resampled, written.missing_concept) == (3, 0)
+    draws.clear()
+    once = eng.write(PAIRS, attempts=1)
+    assert once.texts[1:] == ["something else"] * 3 and draws == [(4, 0)]
+    assert (once.resampled, once.missing_concept) == (3, 3)
 
 
 def test_train_rejects_bad_data(tiny, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -24,6 +25,11 @@ def derive_seed(seed: int, *parts: str) -> int:
     """A 63-bit seed from ``seed`` and strings: same inputs, same seed, on any worker."""
     blob = "\x1f".join([str(seed), *parts]).encode("utf-8")
     return int.from_bytes(hashlib.blake2b(blob, digest_size=8).digest(), "big") >> 1
+
+
+def attempt_seed(seed: int, attempt: int) -> int:
+    """The seed of draw ``attempt`` (0: ``seed`` itself, so single draws keep their texts)."""
+    return seed if attempt == 0 else derive_seed(seed, f"attempt {attempt}")
 
 
 def path_fingerprint(path: str | None) -> str:
@@ -52,6 +58,16 @@ def model_identity(base_model: str | None, adapter: str | None) -> str:
     return model
 
 
+@dataclass(frozen=True)
+class WrittenTexts:
+    """What :meth:`Engine.write` returns: the texts, how many pairs were sampled again because
+    their first text missed the new concept, and how many still miss it."""
+
+    texts: list[str]
+    resampled: int = 0
+    missing_concept: int = 0
+
+
 class Engine:
     """Turns caption pairs into modification texts.
 
@@ -69,8 +85,38 @@ class Engine:
         """Fail fast with a ``ValueError`` (on the launching machine, before a stage runs) when
         the engine cannot be used as configured; default: nothing to check."""
 
-    def generate(self, pairs: Sequence[PairLike]) -> list[str]:
+    #: whether :meth:`write` samples again for texts that miss the new concept (language models;
+    #: the rules engine's templates are the paper's baseline as they are)
+    resamples: bool = True
+
+    def generate(self, pairs: Sequence[PairLike], attempt: int = 0) -> list[str]:
+        """One text per pair; ``attempt`` > 0 draws another sample (another seed per pair)."""
         raise NotImplementedError
+
+    def write(self, pairs: Sequence[PairLike], attempts: int = 1) -> WrittenTexts:
+        """Texts for ``pairs``, sampling again (up to ``attempts`` draws in all) for each text
+        that does not name the pair's new concept (:func:`mtg_llm.concepts.names_new_concept`).
+        A pair whose draws all miss keeps its first text."""
+        from mtg_llm.concepts import names_new_concept
+
+        pairs = [as_edit_pair(p) for p in pairs]
+        texts = list(self.generate(pairs))
+        missing = [i for i, (p, t) in enumerate(zip(pairs, texts))
+                   if not names_new_concept(t, p.txt1, p.txt2)]
+        resampled = len(missing)
+        for attempt in range(1, attempts if self.resamples else 1):
+            if not missing:
+                break
+            again = self.generate([pairs[i] for i in missing], attempt=attempt)
+            hits = {i for i, t in zip(missing, again)
+                    if names_new_concept(t, pairs[i].txt1, pairs[i].txt2)}
+            for i, t in zip(missing, again):
+                if i in hits:
+                    texts[i] = t
+            missing = [i for i in missing if i not in hits]
+        if not self.resamples:
+            resampled = 0
+        return WrittenTexts(texts, resampled=resampled, missing_concept=len(missing))
 
     def identity(self) -> dict:
         raise NotImplementedError

@@ -1,7 +1,9 @@
 """transformers (+ peft adapter) generation: batched with left padding, top-k sampling, seeded.
 
-Runs on CPU (fp32) and GPU (bf16). Sampling is reproducible for a given batch: before each
-``generate`` call the torch RNG is seeded from the engine seed and the batch's prompts.
+Runs on CPU (fp32) and GPU (bf16). Each prompt samples from its own random generator, seeded from
+the engine seed and that prompt (:class:`PerPromptSampler`), so a pair gets the same text in any
+batch, as with vLLM's per-request seeds (up to floating-point differences between batch shapes,
+which could move a draw that falls on a token boundary).
 """
 
 from __future__ import annotations
@@ -10,7 +12,14 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
-from mtg_llm.engines.base import Engine, PairLike, as_edit_pair, derive_seed, model_identity
+from mtg_llm.engines.base import (
+    Engine,
+    PairLike,
+    as_edit_pair,
+    attempt_seed,
+    derive_seed,
+    model_identity,
+)
 from mtg_llm.models import check_adapter_matches, resolve_adapter, resolve_base_model
 from mtg_llm.prompt import format_prompt, parse_completion
 
@@ -37,6 +46,36 @@ def load_tokenizer(base_model: str, adapter: str | None = None):
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"
     return tok
+
+
+class PerPromptSampler:
+    """A transformers logits processor that samples each row with its own ``torch.Generator``
+    (temperature, then top-k) and leaves only the drawn token, so that greedy decoding emits it.
+
+    The global torch RNG draws one sequence for a whole batch, which ties a text to its batch
+    mates; one generator per row does not.
+    """
+
+    def __init__(self, seeds: Sequence[int], top_k: int, temperature: float):
+        self.seeds, self.top_k, self.temperature = list(seeds), top_k, temperature
+        self.generators: list | None = None
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        if self.generators is None:
+            self.generators = [torch.Generator(device=scores.device).manual_seed(s)
+                               for s in self.seeds]
+        logits = scores.float() / max(self.temperature, 1e-6)
+        if 0 < self.top_k < logits.shape[-1]:
+            kth = torch.topk(logits, self.top_k, dim=-1).values[:, -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        probs = torch.softmax(logits, dim=-1)
+        drawn = torch.cat([torch.multinomial(probs[i], 1, generator=g)
+                           for i, g in enumerate(self.generators)])
+        out = torch.full_like(scores, float("-inf"))
+        out[torch.arange(scores.shape[0], device=scores.device), drawn] = 0.0
+        return out
 
 
 class HFEngine(Engine):
@@ -95,16 +134,17 @@ class HFEngine(Engine):
         tokenizer.padding_side = "left"
         self.model, self.tokenizer = model, tokenizer
 
-    def generate(self, pairs: Sequence[PairLike]) -> list[str]:
+    def generate(self, pairs: Sequence[PairLike], attempt: int = 0) -> list[str]:
         if not pairs:
             return []
 
         self.setup()
         with self._lock:
-            return self._generate_locked(pairs)
+            return self._generate_locked(pairs, attempt)
 
-    def _generate_locked(self, pairs: Sequence[PairLike]) -> list[str]:
+    def _generate_locked(self, pairs: Sequence[PairLike], attempt: int) -> list[str]:
         import torch
+        from transformers import LogitsProcessorList
 
         prompts = [format_prompt(p.txt1, p.txt2) for p in map(as_edit_pair, pairs)]
         tok = self.tokenizer
@@ -115,10 +155,12 @@ class HFEngine(Engine):
             extra["cache_implementation"] = self.cache_implementation
         if self.stop_at_newline:
             extra.update(stop_strings=["\n"], tokenizer=tok)
-        torch.manual_seed(derive_seed(self.seed, *prompts))
+        seed = attempt_seed(self.seed, attempt)
+        sampler = PerPromptSampler([derive_seed(seed, p) for p in prompts], self.top_k,
+                                   self.temperature)
         with torch.inference_mode():
             out = self.model.generate(
-                **enc, do_sample=True, top_k=self.top_k, temperature=self.temperature,
+                **enc, do_sample=False, logits_processor=LogitsProcessorList([sampler]),
                 max_new_tokens=self.max_new_tokens, min_new_tokens=self.min_new_tokens or None,
                 pad_token_id=tok.pad_token_id,
                 eos_token_id=tok.eos_token_id, **extra,

@@ -9,7 +9,13 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from mtg_llm.engines.base import Engine, PairLike, as_edit_pair, derive_seed
+from mtg_llm.engines.base import (
+    Engine,
+    PairLike,
+    as_edit_pair,
+    attempt_seed,
+    derive_seed,
+)
 
 #: template name -> format string over ``w1`` (word of the query caption), ``w2`` (target word)
 TEMPLATES: dict[str, str] = {
@@ -28,6 +34,7 @@ class RulesEngine(Engine):
     """Template baseline; ``template`` forces one template (tests, ablations)."""
 
     name = "rules"
+    resamples = False
 
     def __init__(self, seed: int = 0, template: str | None = None):
         if template is not None and template not in TEMPLATES:
@@ -35,7 +42,7 @@ class RulesEngine(Engine):
         self.seed = seed
         self.template = template
 
-    def generate(self, pairs: Sequence[PairLike]) -> list[str]:
+    def generate(self, pairs: Sequence[PairLike], attempt: int = 0) -> list[str]:
         out = []
         names = list(TEMPLATES)
         for raw in pairs:
@@ -43,7 +50,7 @@ class RulesEngine(Engine):
             if not pair.word1 or not pair.word2:
                 raise ValueError(f"the rules engine needs the differing words; got {pair!r}")
             name = self.template or random.Random(
-                derive_seed(self.seed, pair.txt1, pair.txt2)).choice(names)
+                derive_seed(attempt_seed(self.seed, attempt), pair.txt1, pair.txt2)).choice(names)
             out.append(TEMPLATES[name].format(w1=pair.word1, w2=pair.word2))
         return out
 

@@ -22,7 +22,7 @@ import urllib.request
 from typing import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from mtg_llm.engines.base import Engine, PairLike, as_edit_pair, model_identity
+from mtg_llm.engines.base import Engine, PairLike, as_edit_pair, attempt_seed, model_identity
 from mtg_llm.models import resolve_adapter, resolve_base_model
 from mtg_llm.prompt import STOP_SEQUENCES, format_prompt, parse_completion
 from pipeline.redact import MASK, redact_url
@@ -101,21 +101,24 @@ class VLLMEngine(Engine):
             kwargs.update(enable_lora=True, max_lora_rank=self.max_lora_rank, max_loras=1)
         return kwargs
 
-    def sampling_kwargs(self) -> dict:
-        """Keyword arguments of ``vllm.SamplingParams`` (paper: top-k 200, temperature 0.8)."""
+    def sampling_kwargs(self, attempt: int = 0) -> dict:
+        """Keyword arguments of ``vllm.SamplingParams`` (paper: top-k 200, temperature 0.8);
+        the seed is per request, so a pair's text does not depend on its batch."""
         return {"n": 1, "top_k": self.top_k, "temperature": self.temperature,
-                "max_tokens": self.max_new_tokens, "stop": list(SERVER_STOPS), "seed": self.seed}
+                "max_tokens": self.max_new_tokens, "stop": list(SERVER_STOPS),
+                "seed": attempt_seed(self.seed, attempt)}
 
     def lora_request_args(self) -> tuple[str, int, str] | None:
         """Positional arguments of ``vllm.lora.request.LoRARequest`` (name, int id, path)."""
         return (LORA_NAME, 1, resolve_adapter(self.adapter)) if self.adapter else None
 
-    def endpoint_payload(self, prompts: Sequence[str]) -> dict:
+    def endpoint_payload(self, prompts: Sequence[str], attempt: int = 0) -> dict:
         """JSON body of one completions request; ``model`` is the served LoRA module name
         (``mtg.adapter``) when an adapter is set, else the base model."""
         return {"model": self.adapter or self.base_model, "prompt": list(prompts),
                 "max_tokens": self.max_new_tokens, "temperature": self.temperature,
-                "top_k": self.top_k, "stop": list(SERVER_STOPS), "seed": self.seed, "n": 1}
+                "top_k": self.top_k, "stop": list(SERVER_STOPS),
+                "seed": attempt_seed(self.seed, attempt), "n": 1}
 
     # --- running ---------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -176,25 +179,25 @@ class VLLMEngine(Engine):
         except RuntimeError:
             pass  # e.g. 404: no /v1/models on this server; the completions requests will tell
 
-    def _post(self, prompts: Sequence[str]) -> list[str]:
-        data = self._request(completions_url(self.endpoint), self.endpoint_payload(prompts))
+    def _post(self, prompts: Sequence[str], attempt: int) -> list[str]:
+        data = self._request(completions_url(self.endpoint), self.endpoint_payload(prompts, attempt))
         choices = sorted(data.get("choices", []), key=lambda c: c.get("index", 0))
         if len(choices) != len(prompts):
             raise RuntimeError(f"completions endpoint returned {len(choices)} choices for "
                                f"{len(prompts)} prompts")
         return [c.get("text", "") for c in choices]
 
-    def generate(self, pairs: Sequence[PairLike]) -> list[str]:
+    def generate(self, pairs: Sequence[PairLike], attempt: int = 0) -> list[str]:
         if not pairs:
             return []
         prompts = [format_prompt(p.txt1, p.txt2) for p in map(as_edit_pair, pairs)]
         if self.endpoint:
-            raw = self._post(prompts)
+            raw = self._post(prompts, attempt)
         else:  # pragma: no cover - needs a GPU host with vLLM
             from vllm import SamplingParams
 
             self.setup()
-            outs = self._llm.generate(prompts, SamplingParams(**self.sampling_kwargs()),
+            outs = self._llm.generate(prompts, SamplingParams(**self.sampling_kwargs(attempt)),
                                       lora_request=self._lora)
             raw = [o.outputs[0].text for o in outs]
         return [parse_completion(t, STOP_SEQUENCES) for t in raw]

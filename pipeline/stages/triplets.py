@@ -9,9 +9,14 @@ worker process (shared by its threads through ``apache_beam.utils.shared``). The
 degenerate-text and negative-sentiment filters. Kept triplets then get per-frame ``scores`` when
 the media encoder has a text tower (:mod:`pipeline.stages.frame_scores`).
 
-Reproducibility: the ``rules`` engine and ``vllm`` (per-request seed) give the same text for a
-pair whatever the batching; the ``hf`` engine seeds each batch from its prompts, so its texts
-are reproducible for the same batches (see docs/MTG.md).
+Language-model texts that do not name the new concept are sampled again, up to
+``mtg.concept_attempts`` draws (:meth:`mtg_llm.engines.base.Engine.write`); the manifest's
+``info`` counts the texts (caption pair and direction) sampled again and those still missing
+the concept.
+
+Reproducibility: every engine seeds each pair on its own (``rules``: the template choice; ``hf``:
+one random generator per prompt; ``vllm``: per-request seeds), so a pair gets the same text
+whatever the batching (see docs/MTG.md).
 
 Counting unit: candidate triplets (media pair x direction). Drop reasons: ``generation_error``
 (the engine could not produce a text for that pair), ``empty_text``, ``multiline_text``,
@@ -40,6 +45,7 @@ from pipeline.stages.base import (
     WriteTable,
     drop_counter,
     file_metadata,
+    info_counter,
     read_table,
     reject_row,
 )
@@ -92,15 +98,23 @@ class GenerateTexts(beam.DoFn):
         self._engine = self._shared.acquire(lambda: _load_engine(cfg), tag=repr(cfg))
         self._identity = self._engine.identity()
         self._errors = drop_counter(STAGE, GENERATION_ERROR)
+        self._resampled = info_counter(STAGE, "texts_sampled_again_for_concept")
+        self._missing = info_counter(STAGE, "texts_missing_concept")
+
+    def _write(self, pairs) -> list[str]:
+        written = self._engine.write(pairs, self.cfg.concept_attempts)
+        self._resampled.inc(written.resampled)
+        self._missing.inc(written.missing_concept)
+        return written.texts
 
     def _texts(self, pairs) -> list[str | Exception]:
         try:
-            return list(self._engine.generate(pairs))
+            return self._write(pairs)
         except ValueError:  # one bad pair must not sink the batch: retry one by one
             out: list[str | Exception] = []
             for pair in pairs:
                 try:
-                    out.extend(self._engine.generate([pair]))
+                    out.extend(self._write([pair]))
                 except ValueError as exc:
                     out.append(exc)
             return out
@@ -154,8 +168,10 @@ class TripletStage(Stage):
             | "CountInput" >> beam.ParDo(CountInput(STAGE, "candidate triplets"))
             | "ByPairDirection" >> beam.Map(lambda r: ((r["pair_id"], r["direction"]), r))
             | "Group" >> beam.GroupByKey()
-            | "BatchPairs" >> beam.BatchElements(min_batch_size=1,
-                                                 max_batch_size=max(1, cfg.batch_size))
+            # full batches: BatchElements' adaptive sizing keeps a slow model at one or two
+            # pairs a batch (it aims at 10 s a batch), and a language model is fastest batched
+            | "BatchPairs" >> beam.BatchElements(min_batch_size=cfg.batch_size,
+                                                 max_batch_size=cfg.batch_size)
             | "Generate" >> beam.ParDo(GenerateTexts(cfg)).with_outputs(REJECTS_TAG, main="ok")
         )
         kept, filtered_out = generated.ok | "TextFilters" >> ApplyFilters(
