@@ -286,6 +286,8 @@ def train(args: TrainArgs) -> dict:
     # record the name the user gave (e.g. a built-in name), not the resolved cache folder
     model.peft_config["default"].base_model_name_or_path = args.base_model
     model.save_pretrained(out)
+    # peft writes a blank model card naming the local cache folder; report.json describes the run
+    (out / "README.md").unlink(missing_ok=True)
     write_examples(train_set, val_set, out / "training_examples.parquet")
     tokenizer.padding_side = "left"
     if args.base_model not in BUILTIN_MODELS:

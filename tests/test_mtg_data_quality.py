@@ -7,7 +7,7 @@ The rules below are the data card's (``docs/MTG_DATA.md``) promises, checked lin
 - the two captions differ by exactly one word under ``pipeline.normalize`` and no (caption1,
   caption2) pair appears twice (after normalisation);
 - the edit has 1..12 words (>= 80% of edits 3..8), does not start with a removal verb, and names
-  the new concept: the caption2 word, or an inflection of it (:func:`same_concept`);
+  the new concept: the caption2 word, or an inflection of it (``mtg_llm.concepts.is_inflection``);
 - phrasing variety: no opening pattern (:func:`opening_pattern`) covers more than 15% of edits and
   no whole masked edit (:func:`masked_edit`) more than 5%;
 - caption variety: at least 300 distinct caption skeletons (:func:`caption_skeleton`);
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from mtg_llm.concepts import REMOVAL_VERBS, is_inflection
 from pipeline.normalize import normalize, one_word_difference, tokenize
 
 DATA = Path(__file__).resolve().parent.parent / "mtg_llm" / "data" / "mtg_edits.jsonl"
@@ -39,45 +40,7 @@ MAX_OPENING_SHARE = 0.15
 MAX_MASKED_EDIT_SHARE = 0.05
 MIN_SKELETONS = 300
 MIN_SHORT_EDIT_SHARE = 0.80  # share of edits with 3..8 words
-REMOVAL_VERBS = {"remove", "delete", "erase", "drop"}
-
-#: inflections the suffix rule of :func:`stem` cannot reach (irregular plurals and past forms)
-IRREGULAR = {frozenset(p) for p in [
-    ("man", "men"), ("woman", "women"), ("child", "children"), ("person", "people"),
-    ("mouse", "mice"), ("foot", "feet"), ("tooth", "teeth"), ("goose", "geese"), ("ox", "oxen"),
-    ("leaf", "leaves"), ("wolf", "wolves"), ("knife", "knives"), ("shelf", "shelves"),
-    ("run", "ran"), ("swim", "swam"), ("sing", "sang"), ("eat", "ate"), ("fly", "flew"),
-    ("sit", "sat"), ("ride", "rode"), ("drive", "drove"), ("fall", "fell"), ("burn", "burnt"),
-]}
-#: inflectional endings; :func:`stems` tries removing each one that leaves at least 3 letters
-SUFFIXES = ("ies", "ied", "ing", "est", "es", "ed", "er", "en", "s")
-
-
-def stems(word: str) -> set[str]:
-    """Crude stems of a word: the word less a possessive ``'s`` and less at most one ending of
-    :data:`SUFFIXES` (each that leaves 3 letters is tried), then less a final ``e``/``y``/``i``
-    and one letter of a final doubled consonant while 3 letters stay.
-
-    ``dances``, ``dancing`` and ``dance`` share ``danc``; ``running`` and ``run`` share ``run``;
-    ``cities`` and ``city`` share ``cit``; ``whispering`` and ``whisper`` share ``whisper``."""
-    word = word.removesuffix("'s")
-    forms = {word} | {word[: -len(s)] for s in SUFFIXES if word.endswith(s) and len(word) - len(s) >= 3}
-    out = set()
-    for form in forms:
-        if len(form) >= 4 and form[-1] in "eyi":
-            form = form[:-1]
-        if len(form) >= 4 and form[-1] == form[-2] and form[-1] not in "aeiou":
-            form = form[:-1]
-        out.add(form)
-    return out
-
-
-def same_concept(word: str, other: str) -> bool:
-    """True when ``other`` is ``word`` or an inflection of it: equal, an :data:`IRREGULAR` pair,
-    or sharing one of their :func:`stems` (``dog``/``dogs``, ``box``/``boxes``, ``dive``/``diving``,
-    ``fetch``/``fetches``, ``old``/``older``, ``sand``/``sandy``, ``paris``/``paris's``; not
-    ``water``/``watermelon``)."""
-    return word == other or frozenset((word, other)) in IRREGULAR or bool(stems(word) & stems(other))
+same_concept = is_inflection  # the rule the evaluation uses too (mtg_llm/concepts.py)
 
 
 def changed_words(caption1: str, caption2: str) -> tuple[str, str] | None:
