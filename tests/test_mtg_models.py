@@ -176,8 +176,8 @@ def test_short_real_training_run_on_the_builtin_model(smollm2, tmp_path):
 
 
 def test_engine_defaults_name_the_builtin_model_and_adapter():
-    """rules stays the default engine until the shipped adapter exists (docs/MTG.md); hf then
-    takes the built-in model and adapter without further options."""
+    """hf with the built-in model and the shipped adapter is the default engine; rules is one
+    option away."""
     from mtg_llm.engines import make_engine
     from mtg_llm.engines.hf import HFEngine
     from mtg_llm.engines.rules import RulesEngine
@@ -185,14 +185,14 @@ def test_engine_defaults_name_the_builtin_model_and_adapter():
     from pipeline.commands.build import config_from_args
     from pipeline.config import MtgConfig
 
-    assert isinstance(make_engine(MtgConfig()), RulesEngine)
-    engine = make_engine(MtgConfig(engine="hf"))  # built, not set up: nothing is loaded here
+    assert isinstance(make_engine(MtgConfig(engine="rules")), RulesEngine)
+    engine = make_engine(MtgConfig())  # built, not set up: nothing is loaded here
     assert isinstance(engine, HFEngine)
     assert (engine.base_model, engine.adapter) == ("smollm2-135m", "smollm2-135m-mtg")
     assert engine.model is None
     base = ["build", "--corpus", "c.csv", "--format", "csv", "--out", "o"]
-    for extra, expected in (([], ("rules", "smollm2-135m", "smollm2-135m-mtg")),
-                            (["--mtg-engine", "hf"], ("hf", "smollm2-135m", "smollm2-135m-mtg")),
+    for extra, expected in (([], ("hf", "smollm2-135m", "smollm2-135m-mtg")),
+                            (["--mtg-engine", "rules"], ("rules", "smollm2-135m", "smollm2-135m-mtg")),
                             (["--mtg-engine", "hf", "--mtg-adapter", "none"],
                              ("hf", "smollm2-135m", None))):
         mtg = config_from_args(make_parser().parse_args(base + extra)).mtg

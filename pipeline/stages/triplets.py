@@ -103,8 +103,10 @@ class GenerateTexts(beam.DoFn):
 
     def _write(self, pairs) -> list[str]:
         written = self._engine.write(pairs, self.cfg.concept_attempts)
-        self._resampled.inc(written.resampled)
-        self._missing.inc(written.missing_concept)
+        if written.resampled:
+            self._resampled.inc(written.resampled)
+        if written.missing_concept:
+            self._missing.inc(written.missing_concept)
         return written.texts
 
     def _texts(self, pairs) -> list[str | Exception]:
