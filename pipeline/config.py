@@ -81,7 +81,7 @@ class CaptionFilterConfig:
     # filled: keep | drop); flagged captions without a decision are dropped
     profanity_decisions: str | None = None
     # per-media metadata file (CleanVid-15M map or CSV/Parquet with an id column, see
-    # pipeline.metadata) whose r18 flag feeds the "mature" filter; None = use the corpus' own
+    # pipeline.corpus.metadata) whose r18 flag feeds the "mature" filter; None = use the corpus' own
     metadata: str | None = None
 
 

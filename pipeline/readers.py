@@ -196,7 +196,7 @@ def unit_first_row(unit: Any) -> int:
 
 def _parse_bool(value: Any) -> bool | None:
     """A flag column (``r18``): parsed like metadata flags; unparseable values are unknown."""
-    from pipeline.metadata import parse_flag
+    from pipeline.corpus.metadata import parse_flag
 
     try:
         return parse_flag(value)

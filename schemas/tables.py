@@ -144,7 +144,7 @@ MEDIA_EMBEDDINGS = pa.schema(
     ]
 )
 
-# --- per-media metadata (pipeline.metadata) -----------------------------------------------------
+# --- per-media metadata (pipeline.corpus.metadata) -----------------------------------------------------
 #: author / categories / mature flag of one media item, e.g. from the CleanVid-15M map
 MEDIA_METADATA = pa.schema(
     [

@@ -22,10 +22,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.export import export_covr_csv
-from pipeline.report import write_report
+from pipeline.products.export import export_covr_csv
+from pipeline.products.report import write_report
+from pipeline.products.variants import write_variants
 from pipeline.rundir import RunDir
-from pipeline.variants import write_variants
 from schemas import TRIPLETS
 
 WORDS = np.array(["cat", "dog", "red", "blue", "car", "bus", "sea", "sky", "man", "woman"])

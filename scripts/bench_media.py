@@ -44,7 +44,7 @@ CAPTIONS = ["a red car on a road", "a blue car on a road", "green trees in a qui
 
 
 def _write_one(args) -> str:
-    from pipeline.media.synthetic import clip_frames, write_mp4
+    from pipeline.devtools.synthetic_media import clip_frames, write_mp4
 
     path, caption, seconds, fps, gop = args
     frames = clip_frames(caption, n_frames=int(seconds * fps), height=336, width=596)

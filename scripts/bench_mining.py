@@ -1,6 +1,6 @@
 """Benchmark caption-pair mining: the real ``covr-datagen build`` on synthetic WebVid-style corpora.
 
-For each size: generate the corpus (:mod:`pipeline.synth`, cached by size and seed), then run
+For each size: generate the corpus (:mod:`pipeline.devtools.synth`, cached by size and seed), then run
 ``covr-datagen build --until pair_filters`` with ``--mining exact`` in each runner mode
 (``direct``: default DirectRunner; ``workers2``: ``--workers 2``; ``dask2``: ``--runner DaskRunner``
 on a dask scheduler and two single-threaded ``dask worker`` processes started on 127.0.0.1 for
@@ -38,8 +38,8 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
+from pipeline.devtools.synth import SynthConfig, generate_captions, write_corpus  # noqa: E402
 from pipeline.rundir import RunDir  # noqa: E402
-from pipeline.synth import SynthConfig, generate_captions, write_corpus  # noqa: E402
 
 MODES = {"direct": [], "workers2": ["--workers", "2"], "dask2": ["--runner", "DaskRunner"]}
 #: modes that run on a local dask cluster of this many worker processes

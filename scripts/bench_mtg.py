@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from mtg_llm.data import load_builtin_examples
-    from mtg_llm.tiny import tokenizer_corpus, train_tokenizer
+    from pipeline.devtools.tiny_llm import tokenizer_corpus, train_tokenizer
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--shape", choices=sorted(SHAPES), default="7b")

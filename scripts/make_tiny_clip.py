@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.media.tiny_clip import build_tiny_open_clip
+from pipeline.devtools.tiny_clip import build_tiny_open_clip
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mtg_llm.tiny import make_tiny_llm  # noqa: E402
+from pipeline.devtools.tiny_llm import make_tiny_llm  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Write a seeded synthetic WebVid-style corpus CSV (see :mod:`pipeline.synth` for the model).
+"""Write a seeded synthetic WebVid-style corpus CSV (see :mod:`pipeline.devtools.synth` for the model).
 
 Example::
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pipeline.synth import SynthConfig, write_corpus  # noqa: E402
+from pipeline.devtools.synth import SynthConfig, write_corpus  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

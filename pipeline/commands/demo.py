@@ -3,7 +3,7 @@
 1. read the bundled corpus (``pipeline/data/demo_corpus.csv``, written by
    ``scripts/make_demo_corpus.py``) into ``RUN/records``;
 2. write a small synthetic mp4 clip per video under ``RUN/media/`` (WebVid layout), since the
-   demo ships no real videos (see :mod:`pipeline.media.synthetic`);
+   demo ships no real videos (see :mod:`pipeline.devtools.synthetic_media`);
 3. build everything else with ``--media-root RUN/media``;
 4. write the HTML report and print where it is.
 """
@@ -27,7 +27,7 @@ def run_demo(out: str | Path, config: Config, beam_args: list[str] | None = None
              force: bool = False, corpus: str | None = None, stage_retries: int = 1):
     """Build the demo corpus into ``out`` with synthetic clips; return the :class:`RunDir`."""
     from pipeline.build import BuildRequest, run_build
-    from pipeline.media.synthetic import write_synthetic_media
+    from pipeline.devtools.synthetic_media import write_synthetic_media
     from pipeline.rundir import RunDir
 
     run = RunDir(out)
@@ -60,7 +60,7 @@ def register(sub) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from pipeline.commands.build import beam_args_from, config_from_args
-    from pipeline.report import write_report
+    from pipeline.products.report import write_report
 
     args.format = "webvid"
     config = config_from_args(args)

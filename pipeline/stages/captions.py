@@ -7,7 +7,7 @@ group is the spelling of its smallest media id, so the result does not depend on
 With ``caption_filters.metadata`` set, each record's ``mature`` flag is taken from that file's
 ``r18`` (when the corpus itself has none) through a keyed join: a media id matches a metadata id
 equal to it, else the single metadata id with the same part after the last ``/`` (WebVid media
-ids are ``page_dir/videoid``, CleanVid ids bare video ids); see :mod:`pipeline.metadata`. How
+ids are ``page_dir/videoid``, CleanVid ids bare video ids); see :mod:`pipeline.corpus.metadata`. How
 each record matched is counted as ``info.metadata_full/bare/ambiguous/missing``.
 
 Profanity review (see :mod:`filters.profanity`): every distinct caption better-profanity flagged
@@ -77,7 +77,7 @@ class AttachMetadataFlag(beam.DoFn):
         self.stage = stage
 
     def setup(self):
-        from pipeline.metadata import AMBIGUOUS, BARE, FULL, MISSING
+        from pipeline.corpus.metadata import AMBIGUOUS, BARE, FULL, MISSING
 
         self._how = {h: info_counter(self.stage, f"metadata_{h}") for h in
                      (FULL, BARE, AMBIGUOUS, MISSING)}
@@ -104,7 +104,7 @@ def join_metadata_flag(p: beam.Pipeline, records, ctx: StageContext, stage: str)
     """Records with ``mature`` filled from ``caption_filters.metadata`` (keyed join, no side input)."""
     import pyarrow.parquet as pq
 
-    from pipeline.metadata import bare_id, load_metadata
+    from pipeline.corpus.metadata import bare_id, load_metadata
 
     table = load_metadata(ctx.config.caption_filters.metadata).select(["media_id", "r18"])
     folder = ctx.staging / "_metadata_input"

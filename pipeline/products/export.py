@@ -3,13 +3,13 @@
 The trainer (``src/data/webvid_covr.py`` of github.com/lucas-ventura/CoVR) loads one CSV per split
 with pandas, iterates over distinct ``pth2`` (targets), finds ``pth1`` as ``{vid_dir}/{pth1}.mp4``
 and ``pth2`` as ``{emb_dir}/{pth2}.pth`` by globbing one folder level, numbers ids by its digit rule
-(:mod:`pipeline.trainer_ids`) and parses ``scores`` with ``ast.literal_eval``. So the CSV has
+(:mod:`pipeline.products.trainer_ids`) and parses ``scores`` with ``ast.literal_eval``. So the CSV has
 ``pth1, pth2, edit, txt1, txt2, sim_txt, scores`` first (``scores`` as a Python list literal,
 ``"[]"`` when not computed), then ``media_id1, media_id2`` (the run's own ids) and our provenance
 columns. ``txt1`` / ``txt2`` are the query's and target's own captions when the run's records are
 at hand. Rows whose ``edit`` or ``txt2`` pandas would read as NaN (``"N/A"``, ``"None"``, ...)
-are left out and counted. Held-out splits: :mod:`pipeline.heldout`; trainer configs:
-:mod:`pipeline.trainer_config`. docs/DATASETS.md has the whole recipe.
+are left out and counted. Held-out splits: :mod:`pipeline.products.heldout`; trainer configs:
+:mod:`pipeline.products.trainer_config`. docs/DATASETS.md has the whole recipe.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 
-from pipeline.heldout import HELDOUT_SPLITS, TRAIN, plan_split
+from pipeline.products.heldout import HELDOUT_SPLITS, TRAIN, plan_split
+from pipeline.products.trainer_ids import ID_MODES, PANDAS_NA_STRINGS, id_problems, link_media, renumbered_ids
 from pipeline.rundir import RunDir, write_json_atomic
-from pipeline.trainer_ids import ID_MODES, PANDAS_NA_STRINGS, id_problems, link_media, renumbered_ids
 from schemas import TRIPLETS
 
 log = logging.getLogger("covr_datagen")
@@ -257,7 +257,7 @@ def export_covr_csv(
 
 def _write_trainer_configs(out: Path, kind: str, files: dict[str, str], media_dir, emb_dir) -> dict:
     """``<stem>.data.yaml`` (and ``<stem>.test.yaml`` with a test file) for the trainer."""
-    from pipeline.trainer_config import data_config, default_emb_dir, test_config, write_yaml
+    from pipeline.products.trainer_config import data_config, default_emb_dir, test_config, write_yaml
 
     files = {n: str(Path(p).absolute()) for n, p in files.items()}
     if ALL in files:

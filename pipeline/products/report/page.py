@@ -1,0 +1,258 @@
+"""The report's pages: one self-contained HTML page (figures embedded as base64 PNG, also written as
+files next to it) and a Markdown dataset card; :func:`write_report` writes them all.
+
+Page contents: headline counts; the stage funnel from ``manifest.json``; the figures
+(:mod:`pipeline.products.report.figures`); the most frequent word changes; a random sample of
+triplets; the configuration. Every part renders "no data" instead of failing when its table is
+absent, empty, or has only null values.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import string
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pipeline.products.report.data import (
+    TASKS,
+    ReportData,
+    dataset_style,
+    load_report_data,
+    package_version,
+    sample_triplets,
+    word_changes,
+)
+from pipeline.products.report.figures import Figure, make_figures
+from pipeline.rundir import RunDir
+
+NO_DATA = '<p class="nodata">no data</p>'
+DASH = "\u2013"
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return DASH
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.2f}"
+    return f"{int(value):,}"
+
+
+def _figure_html(fig: Figure, heading: bool = True) -> str:
+    body = NO_DATA if fig.png is None else (
+        f'<img id="fig-{fig.name}" alt="{_e(fig.title)}" src="data:image/png;base64,'
+        f'{base64.b64encode(fig.png).decode("ascii")}">')
+    title = f"<h3>{_e(fig.title)}</h3>" if heading else ""
+    return (f'<figure data-figure="{fig.name}">{title}{body}'
+            f"<figcaption>{_e(fig.caption)}</figcaption></figure>")
+
+
+def funnel_table(stages: list[dict]) -> str:
+    """The manifest's stages as an HTML table: counts, drop reasons, info and reruns."""
+    if not stages:
+        return NO_DATA
+    rows = []
+    for s in stages:
+        dropped = s.get("dropped", {}) or {}
+        reasons = ", ".join(f"{_e(r)}: {_num(n)}" for r, n in sorted(dropped.items(), key=lambda kv: -kv[1]))
+        info = ", ".join(f"{_e(k)}: {_num(v)}" for k, v in (s.get("info") or {}).items())
+        failed = s.get("failed_attempts") or []
+        if failed:
+            reruns = "; ".join(_e(m) for m in failed)
+            info = f"{info}; " if info else ""
+            info += f"rerun after {len(failed)} attempt(s) that did not reconcile: {reruns}"
+        rows.append(
+            f'<tr data-stage="{_e(s["name"])}"><td>{_e(s["name"])}</td>'
+            f'<td class="num" data-input="{int(s.get("input", 0))}">{_num(s.get("input", 0))}</td>'
+            f'<td class="num" data-kept="{int(s.get("kept", 0))}">{_num(s.get("kept", 0))}</td>'
+            f'<td class="num" data-dropped="{sum(dropped.values())}">{_num(sum(dropped.values()))}</td>'
+            f"<td>{reasons or DASH}</td><td>{info or DASH}</td>"
+            f'<td class="num">{_e(s.get("seconds", ""))}</td></tr>')
+    head = ('<tr><th>stage</th><th class="num">input</th><th class="num">kept</th>'
+            '<th class="num">dropped</th><th>drop reasons</th><th>info</th><th class="num">s</th></tr>')
+    return f'<table id="funnel">{head}{"".join(rows)}</table>'
+
+
+def _cards(stats: dict) -> str:
+    labels = [("triplets", "triplets"), ("distinct_media", "distinct media"),
+              ("distinct_targets", "distinct targets"), ("distinct_texts", "distinct texts"),
+              ("avg_text_words", "words per text"), ("avg_triplets_per_target", "triplets per target"),
+              ("caption_pairs", "caption pairs"), ("media_pairs", "media pairs")]
+    return '<div class="cards">' + "".join(
+        f'<div class="card" data-stat="{k}"><div class="value">{_num(stats.get(k))}</div>'
+        f'<div class="label">{_e(label)}</div></div>' for k, label in labels) + "</div>"
+
+
+def _changes_table(changes: list[tuple[str, str, int]]) -> str:
+    if not changes:
+        return NO_DATA
+    rows = "".join(f"<tr><td>{_e(a)}</td><td>{_e(b)}</td><td class='num'>{_num(n)}</td></tr>"
+                   for a, b, n in changes)
+    head = "<tr><th>word1</th><th>word2</th><th class='num'>triplets</th></tr>"
+    return f"<table id='word-changes'>{head}{rows}</table>"
+
+
+def _sim(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _sample_table(rows: list[dict]) -> str:
+    if not rows:
+        return NO_DATA
+    body = "".join(
+        f"<tr><td><div>{_e(r['txt1'])}</div><div class='id'>{_e(r['pth1'])}</div></td>"
+        f"<td class='edit'>{_e(r['edit'])}</td>"
+        f"<td><div>{_e(r['txt2'])}</div><div class='id'>{_e(r['pth2'])}</div></td>"
+        f"<td class='num'>{_sim(r['sim_txt'])}</td><td class='num'>{_sim(r['sim_media'])}</td></tr>"
+        for r in rows)
+    return ("<table id='sample'><tr><th>query caption (txt1)</th><th>modification text (edit)</th>"
+            "<th>target caption (txt2)</th><th class='num'>sim_txt</th><th class='num'>sim_media</th></tr>"
+            f"{body}</table>")
+
+
+def _asset(name: str) -> str:
+    return (resources.files(__package__) / "assets" / name).read_text(encoding="utf-8")
+
+
+def render_html(data: ReportData, figures: list[Figure], sample: list[dict],
+                changes: list[tuple[str, str, int]]) -> str:
+    """The report page (figures embedded as data URIs)."""
+    by_name = {f.name: f for f in figures}
+    style = dataset_style(data.media_kind)
+    stages = data.manifest.get("stages", [])
+    sections = [
+        f"<section id='summary'><h2>Dataset</h2>{_cards(data.stats)}</section>",
+        f"<section id='funnel-section'><h2>Stage funnel</h2>{_figure_html(by_name['funnel'], heading=False)}"
+        f"{funnel_table(stages)}</section>",
+        "<section id='distributions'><h2>Distributions</h2><div class='figures'>"
+        + "".join(_figure_html(by_name[n]) for n in ("sim_txt", "sim_media", "edit_words", "per_target"))
+        + "</div></section>",
+        f"<section id='changes'><h2>Most frequent word changes</h2><div class='figures'>"
+        f"{_figure_html(by_name['word_changes'], heading=False)}"
+        f"<div>{_changes_table(changes)}</div></div></section>",
+        f"<section id='samples'><h2>Sample of triplets</h2>{_sample_table(sample)}</section>",
+        "<section id='config'><h2>Configuration</h2>"
+        f"<p>config hash <code>{_e(data.manifest.get('config_hash', ''))}</code></p>"
+        f"<pre>{_e(json.dumps(data.manifest.get('config', {}), indent=2, sort_keys=True))}</pre></section>",
+    ]
+    template = string.Template(_asset("report.html"))
+    return template.substitute(
+        title=_e(f"{data.corpus}: {style} dataset"),
+        subtitle=_e(f"{TASKS.get(data.media_kind or '', 'composed retrieval')} triplets "
+                    f"(query media, modification text, target media)"),
+        style=_asset("report.css"), body="\n".join(sections), version=_e(package_version()),
+        run=_e(str(data.run.root)))
+
+
+def dataset_card(data: ReportData, changes: list[tuple[str, str, int]]) -> str:
+    """The Markdown dataset card: naming, counts, funnel, format, provenance, config."""
+    style = dataset_style(data.media_kind)
+    s = data.stats
+    lines = [
+        f"# {data.corpus}: {style} dataset",
+        "",
+        f"Training triplets for {TASKS.get(data.media_kind or '', 'composed retrieval')} "
+        "(query media, modification text, target media), generated by covr-datagen following "
+        "CoVR-2 (Ventura et al., TPAMI 2024): caption pairs differing by one word, filtered, their "
+        "most similar media pairs, and a modification text per pair and direction.",
+        "",
+        "## Counts",
+        "",
+        "| quantity | value |",
+        "| --- | ---: |",
+    ]
+    names = {"triplets": "triplets", "distinct_media": "distinct media",
+             "distinct_queries": "distinct queries (pth1)",
+             "distinct_targets": "distinct targets (pth2)", "distinct_texts": "distinct modification texts",
+             "avg_text_chars": "mean text length (characters)", "avg_text_words": "mean text length (words)",
+             "avg_triplets_per_target": "mean triplets per target",
+             "max_triplets_per_target": "max triplets per target",
+             "caption_pairs": "caption pairs (kept)", "media_pairs": "media pairs (kept)"}
+    lines += [f"| {label} | {_num(s.get(key))} |" for key, label in names.items()]
+    lines += ["", "## Pipeline funnel", ""]
+    stages = data.manifest.get("stages", [])
+    if stages:
+        lines += ["| stage | input | kept | dropped (reason: count) |", "| --- | ---: | ---: | --- |"]
+        for st in stages:
+            dropped = ", ".join(f"{r}: {n:,}" for r, n in sorted((st.get("dropped") or {}).items()))
+            lines.append(f"| {st['name']} | {st.get('input', 0):,} | {st.get('kept', 0):,} "
+                         f"| {dropped or '-'} |")
+    else:
+        lines.append("no data")
+    lines += ["", "## Most frequent word changes", ""]
+    lines += [f"- {a} -> {b}: {n:,}" for a, b, n in changes[:10]] or ["no data"]
+    meta = data.triplet_meta
+    cfg = data.manifest.get("config", {})
+    enabled = (cfg.get("caption_filters") or {}).get("enabled")
+    lines += [
+        "", "## Format", "",
+        "Parquet files under `triplets/` with the `schemas.TRIPLETS` schema. The CoVR trainer's "
+        "columns come first: `pth1` (query media id), `pth2` (target media id), `edit`, `txt1`, "
+        "`txt2`, `sim_txt`, `scores` (empty list: not computed); then provenance: `triplet_id`, "
+        "`corpus`, `media_kind`, `sim_media`, `word1`, `word2`, `direction`, `pair_id`, `engine`, "
+        "`model`, `seed`. `covr-datagen export --format covr-csv` writes the trainer's CSV.",
+        "", "## Provenance", "",
+        f"- covr-datagen version: {meta.get('covr_datagen.version') or package_version()}",
+        f"- config hash: {data.manifest.get('config_hash') or meta.get('covr_datagen.config_hash', '')}",
+        f"- corpus fingerprint: {meta.get('covr_datagen.corpus_fingerprint', '') or 'unknown'}",
+        f"- media kind: {data.media_kind or 'unknown'}",
+        "- caption filters: " + ("unknown (no caption_filters in the config)" if enabled is None
+                                 else (", ".join(enabled) or "none")
+                                 + ("" if "mature" in enabled else " (mature-content filter off)")),
+        "", "## Limitations", "",
+        "- Modification texts are machine-generated and can be wrong or miss visual changes not "
+        "described by the captions; query and target are only as related as their captions are.",
+        "- Media are referenced by id, not redistributed; their licences are those of the source corpus.",
+        "", "## Configuration", "", "```json", json.dumps(cfg, indent=2, sort_keys=True), "```", "",
+    ]
+    return "\n".join(lines)
+
+
+@dataclass
+class ReportFiles:
+    """Where the report went."""
+
+    html: Path
+    card: Path
+    pngs: list[Path]
+
+
+def write_report(run_dir: str | Path | RunDir, out: str | Path | None = None,
+                 sample_size: int = 25, seed: int = 0, top_changes: int = 20) -> ReportFiles:
+    """Write ``report.html``, one PNG per figure and ``DATASET_CARD.md`` into ``out``
+    (default ``RUN/report``), holding the run directory's lock (exclusive when writing into
+    it)."""
+    run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    with run.lock_if_run_dir(shared=out is not None):
+        return _write_report(run, out, sample_size, seed, top_changes)
+
+
+def _write_report(run: RunDir, out: str | Path | None, sample_size: int, seed: int,
+                  top_changes: int) -> ReportFiles:
+    data = load_report_data(run)
+    out = Path(out) if out else data.run.root / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    figures = make_figures(data, top_changes)
+    pngs = []
+    for fig in figures:
+        path = out / f"{fig.name}.png"
+        if fig.png is None:
+            path.unlink(missing_ok=True)
+            continue
+        path.write_bytes(fig.png)
+        pngs.append(path)
+    changes = word_changes(data.triplets, top_changes)
+    sample = sample_triplets(data.triplets, sample_size, seed)
+    html_path = out / "report.html"
+    html_path.write_text(render_html(data, figures, sample, changes), encoding="utf-8")
+    card = out / "DATASET_CARD.md"
+    card.write_text(dataset_card(data, changes), encoding="utf-8")
+    return ReportFiles(html_path, card, pngs)
