@@ -11,7 +11,7 @@ from pipeline.commands.demo import demo_corpus_path
 from pipeline.config import Config
 from pipeline.normalize import one_word_difference, tokenize
 from pipeline.rundir import RunDir
-from tests.conftest import WEBVID_VAL
+from tests.helpers import WEBVID_VAL
 
 CAPTION_STAGES = ["read", "caption_filters", "mine", "pair_filters"]
 

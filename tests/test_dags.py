@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.rundir import RunDir
-from tests.conftest import REPRODUCIBLE_YAML
+from tests.helpers import REPRODUCIBLE_YAML
 
 REPO = Path(__file__).resolve().parents[1]
 

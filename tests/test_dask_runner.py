@@ -29,7 +29,7 @@ from pipeline.commands.demo import demo_corpus_path
 from pipeline.local_dask import local_dask_cluster
 from pipeline.rundir import RunDir
 from pipeline.runner_options import DASK_RUNNER
-from tests.conftest import REPRODUCIBLE_YAML, reproducible_config
+from tests.helpers import REPRODUCIBLE_YAML, reproducible_config
 from tests.run_tables import assert_same_tables, stage_counts
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""pipeline.export: the CoVR trainer CSV read back the way the trainer reads it, trainer ids, the
+"""pipeline.products.export: the CoVR trainer CSV read back the way the trainer reads it, trainer ids, the
 held-out split and rows pandas would break (contract tests on real builds: test_trainer_contract.py)."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import pandas as pd
 import pyarrow.dataset as pads
 import pytest
 import yaml
-from conftest import triplet_row, write_run
-from covr_trainer import id2int
 
 from pipeline.cli import main as cli_main
-from pipeline.export import COVR_COLUMNS, export_covr_csv
-from pipeline.heldout import parse_split
-from pipeline.trainer_ids import id_problem, id_problems, renumbered_ids, trainer_int
+from pipeline.products.export import COVR_COLUMNS, export_covr_csv
+from pipeline.products.heldout import parse_split
+from pipeline.products.trainer_ids import id_problem, id_problems, renumbered_ids, trainer_int
 from schemas import RECORDS, TRIPLETS
+from tests.covr_trainer import id2int
+from tests.helpers import triplet_row, write_run
 
 
 def webvid_id(i: int) -> str:
@@ -240,13 +240,12 @@ def test_stage_triplets_load_with_datasets_and_pyarrow(tmp_path):
     """Triplets written by the real ``TripletStage`` (rules engine): both readers, the schema and
     the file metadata; then the export of them read back like the trainer."""
     datasets = pytest.importorskip("datasets")
-    from conftest import write_table
-
     from pipeline.config import Config, MtgConfig
     from pipeline.rundir import RunDir
     from pipeline.stage_runner import run_stages
     from pipeline.stages.triplets import TripletStage
     from schemas import MEDIA_PAIRS
+    from tests.helpers import write_table
 
     run = RunDir(tmp_path / "run")
     pairs = [_media_pair("aaaa-bbbb", "Black bird on a branch", "Black bear on a branch", "bird",

@@ -14,7 +14,7 @@ from filters.similarity import SimilarityBandFilter
 from filters.templates import TemplateFilter
 from filters.vocabulary import OutOfVocabularyFilter
 from pipeline.normalize import normalize, one_word_difference, tokenize
-from tests.conftest import WEBVID_VAL
+from tests.helpers import WEBVID_VAL
 
 
 def pair_item(c1: str, c2: str) -> dict:

@@ -7,17 +7,17 @@ import ast
 
 import numpy as np
 import pytest
-from conftest import write_table
-from covr_trainer import fake_embeddings, read_like_trainer
 
 from pipeline.config import Config
-from pipeline.export import export_covr_csv
+from pipeline.devtools.synthetic_media import clip_frames, write_mp4
 from pipeline.media.frames import read_sampled_frames, sample_frame_indices
-from pipeline.media.synthetic import clip_frames, write_mp4
+from pipeline.products.export import export_covr_csv
 from pipeline.rundir import RunDir
 from pipeline.stage_runner import run_stages
 from pipeline.stages.triplets import TripletStage
 from schemas import MEDIA_PAIRS, RECORDS
+from tests.covr_trainer import fake_embeddings, read_like_trainer
+from tests.helpers import write_table
 
 RED, BLUE, TREE = "dog running on the beach", "cat running on the beach", "horse running on the beach"
 
@@ -90,8 +90,8 @@ def scoring_facts(report) -> dict:
 
 
 def test_open_clip_scores_every_sampled_target_frame(scored_run, tmp_path):
+    from pipeline.devtools.tiny_clip import build_tiny_open_clip
     from pipeline.media.encoders import make_image_encoder
-    from pipeline.media.tiny_clip import build_tiny_open_clip
 
     run, config, media = scored_run
     config.media.encoder = build_tiny_open_clip(tmp_path / "clip")

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.cli import main as cli_main
 from pipeline.commands.demo import demo_corpus_path
-from pipeline.media.synthetic import write_synthetic_media
+from pipeline.devtools.synthetic_media import write_synthetic_media
 from pipeline.rundir import RunDir
 
 

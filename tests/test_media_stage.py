@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Config
-from pipeline.media.synthetic import (
+from pipeline.devtools.synthetic_media import (
     caption_image,
     clip_frames,
     overwrite_bytes,
@@ -20,7 +20,7 @@ from pipeline.rundir import RunDir
 from pipeline.stage_runner import run_stages
 from pipeline.stages.media import MediaEmbedStage, MediaPairStage, media_stages
 from schemas import CAPTION_PAIRS, RECORDS
-from tests.conftest import write_table
+from tests.helpers import write_table
 
 RED, BLUE, TREE = "a red car on a road", "a blue car on a road", "green trees in a quiet park"
 
@@ -201,7 +201,7 @@ def test_no_media_mode_is_seeded_and_null(video_corpus):
 
 
 def test_images_with_tiny_open_clip(tmp_path):
-    from pipeline.media.tiny_clip import build_tiny_open_clip
+    from pipeline.devtools.tiny_clip import build_tiny_open_clip
 
     media = tmp_path / "imgs"
     write_jpg(str(media / "i1.jpg"), caption_image(RED, 48, 64))

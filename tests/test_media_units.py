@@ -6,6 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.devtools.synthetic_media import (
+    caption_image,
+    clip_frames,
+    overwrite_bytes,
+    write_jpg,
+    write_mp4,
+)
 from pipeline.media.cache import EmbeddingCache, model_key
 from pipeline.media.encoders import PixelEncoder, make_image_encoder
 from pipeline.media.frames import (
@@ -16,13 +23,6 @@ from pipeline.media.frames import (
     read_video_frame,
 )
 from pipeline.media.resolve import resolve_media_path
-from pipeline.media.synthetic import (
-    caption_image,
-    clip_frames,
-    overwrite_bytes,
-    write_jpg,
-    write_mp4,
-)
 from pipeline.media.topk import capped, seeded_pairs, top_k_pairs
 
 
@@ -165,7 +165,7 @@ def test_encoder_specs_are_validated():
 
 @pytest.fixture(scope="module")
 def tiny_clip_spec(tmp_path_factory) -> str:
-    from pipeline.media.tiny_clip import build_tiny_open_clip
+    from pipeline.devtools.tiny_clip import build_tiny_open_clip
 
     return build_tiny_open_clip(tmp_path_factory.mktemp("tiny_clip"))
 

@@ -1,4 +1,4 @@
-"""pipeline.metadata: CleanVid-15M map and plain CSV/Parquet loading, parsing rules, id matching."""
+"""pipeline.corpus.metadata: CleanVid-15M map and plain CSV/Parquet loading, parsing rules, id matching."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.metadata import (
+from pipeline.corpus.metadata import (
     MetadataIndex,
     bare_id,
     load_metadata,

@@ -13,7 +13,7 @@ from pipeline.rundir import RunDir
 from pipeline.stage_runner import run_stages
 from pipeline.stages.mining import MiningStage
 from schemas import CAPTIONS
-from tests.conftest import write_table
+from tests.helpers import write_table
 
 
 def caption_rows(captions: list[str]) -> list[dict]:

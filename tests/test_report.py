@@ -1,4 +1,4 @@
-"""pipeline.report: the HTML report rendered by headless Chromium, the PNGs, the dataset card, and
+"""pipeline.products.report: the HTML report rendered by headless Chromium, the PNGs, the dataset card, and
 the no-data paths (empty tables, null similarities)."""
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import triplet_row, write_run
 
 from pipeline.cli import main as cli_main
-from pipeline.report import dataset_style, load_report_data, triplets_per_target, word_changes, write_report
+from pipeline.products.report import dataset_style, load_report_data, write_report
+from pipeline.products.report.data import triplets_per_target, word_changes
 from schemas import CAPTION_PAIRS, MEDIA_PAIRS, TRIPLETS
+from tests.helpers import triplet_row, write_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 STAGES = [

@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.commands.demo import demo_corpus_path
 from pipeline.rundir import RunDir
-from tests.conftest import REPRODUCIBLE_YAML
+from tests.helpers import REPRODUCIBLE_YAML
 from tests.run_tables import assert_same_tables, stage_counts
 
 CLI = [sys.executable, "-m", "pipeline.cli"]

@@ -192,7 +192,7 @@ def test_out_that_is_a_file_is_refused(tmp_path, capsys):
 
 def test_media_links_replace_links_but_never_a_users_file(tmp_path):
     """Audit of every deletion: ``export --link-media`` replaced whatever was at a link's path."""
-    from pipeline.trainer_ids import link_media
+    from pipeline.products.trainer_ids import link_media
 
     source = tmp_path / "clip.mp4"
     source.write_bytes(b"video")

@@ -17,7 +17,7 @@ import pytest
 
 from pipeline.build import build_stages
 from pipeline.config import Config
-from pipeline.scaling import single_worker_steps
+from pipeline.devtools.scaling import single_worker_steps
 from pipeline.stages.base import StageContext
 
 

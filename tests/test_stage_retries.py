@@ -67,10 +67,10 @@ def test_without_retries_left_nothing_is_committed(tmp_path):
 
 
 def test_the_report_shows_failed_attempts():
-    from pipeline.report import _funnel_table
+    from pipeline.products.report.page import funnel_table
 
     stage = {"name": "mine", "input": 5, "kept": 5, "dropped": {}, "info": {},
              "failed_attempts": ["stage 'mine': input 5 != kept 4 + dropped 0 ({})"]}
-    html = _funnel_table([stage])
+    html = funnel_table([stage])
     assert "rerun after 1 attempt(s) that did not reconcile" in html and "input 5 != kept 4" in html
-    assert "rerun after" not in _funnel_table([{**stage, "failed_attempts": []}])
+    assert "rerun after" not in funnel_table([{**stage, "failed_attempts": []}])

@@ -8,8 +8,8 @@ from collections import Counter, defaultdict
 
 import pytest
 
+from pipeline.devtools.synth import HEADER, SynthConfig, generate_captions, write_corpus
 from pipeline.normalize import normalize
-from pipeline.synth import HEADER, SynthConfig, generate_captions, write_corpus
 
 TEMPLATE_WORDS = {"background", "abstract", "concept", "flag"}
 

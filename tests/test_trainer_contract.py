@@ -8,11 +8,11 @@ import re
 
 import pandas as pd
 import pytest
-from conftest import WEBVID_VAL, reproducible_config
-from covr_trainer import fake_embeddings, read_like_trainer
 
-from pipeline.export import export_covr_csv
-from pipeline.trainer_ids import id_problems, renumbered_ids
+from pipeline.products.export import export_covr_csv
+from pipeline.products.trainer_ids import id_problems, renumbered_ids
+from tests.covr_trainer import fake_embeddings, read_like_trainer
+from tests.helpers import WEBVID_VAL, reproducible_config
 
 SPLIT = {"val": 0.1, "test": 0.1}
 

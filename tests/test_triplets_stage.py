@@ -4,13 +4,13 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import write_table
 
 from pipeline.config import Config, MtgConfig
 from pipeline.rundir import RunDir
 from pipeline.stage_runner import run_stages
 from pipeline.stages.triplets import TripletStage, triplet_id
 from schemas import MEDIA_PAIRS
+from tests.helpers import write_table
 
 
 def _media_pair(pair_id, txt1, txt2, w1, w2, m1, m2, rank, kind="video"):
@@ -98,7 +98,7 @@ def test_forward_only_and_text_filters_reconcile(tmp_path):
 
 @pytest.mark.slow
 def test_hf_engine_with_tiny_llama(tmp_path):
-    from mtg_llm.tiny import make_tiny_llm
+    from pipeline.devtools.tiny_llm import make_tiny_llm
 
     tiny = str(make_tiny_llm(tmp_path / "tiny"))
     config = Config()

@@ -1,4 +1,4 @@
-"""pipeline.variants on a hand-built metadata table: exact expected subsets and counts."""
+"""pipeline.products.variants on a hand-built metadata table: exact expected subsets and counts."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import json
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
-from conftest import triplet_row, write_run
 
 from pipeline.cli import main as cli_main
-from pipeline.metadata import load_metadata
-from pipeline.variants import VARIANTS, variant_masks
+from pipeline.corpus.metadata import load_metadata
+from pipeline.products.variants import VARIANTS, variant_masks
 from schemas import TRIPLETS
+from tests.helpers import triplet_row, write_run
 
 # CleanVid-15M map layout, bare video ids except "pA/7" and the ambiguous "pA/8" / "pB/8"
 METADATA = """id,description,duration,aspectratio,videourl,author,categories,framerate,r18
