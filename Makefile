@@ -16,7 +16,7 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
+	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 # retrain the shipped MTG-LLM adapter (built-in SmolLM2-135M, shipped data; docs/MTG.md)
 mtg-adapter: setup

@@ -1,7 +1,8 @@
 """Captions that are too short to pair meaningfully.
 
 Every single-word caption differs by one word from every other one ("Brain" ~ "Finance"), so on
-the WebVid-10M validation sample 190 of the 212 one-word pairs were such pairs (DESIGN.md §6).
+the WebVid-10M validation sample 210 of its 231 one-word pairs were such pairs (docs/BENCHMARKS.md,
+"One-word pairs in real captions").
 Captions with fewer than ``min_words`` normalised words are dropped before mining.
 """
 

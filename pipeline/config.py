@@ -71,7 +71,7 @@ class CaptionFilterConfig:
     enabled: list[str] = field(
         default_factory=lambda: ["min_words", "template", "profanity", "mature"]
     )
-    min_words: int = 2  # single-word captions all differ by one word from each other (DESIGN §6)
+    min_words: int = 2  # single-word captions all differ by one word (docs/BENCHMARKS.md)
     template_words: list[str] = field(
         default_factory=lambda: ["abstract", "background", "concept"]
     )
