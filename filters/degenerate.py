@@ -24,7 +24,7 @@ class DegenerateTextFilter(Filter):
         self.caption_keys = caption_keys
 
     def check(self, item: Mapping[str, Any]) -> Drop | None:
-        from pipeline.normalize import normalize
+        from pipeline.text.normalize import normalize
 
         text = item.get(self.key) or ""
         stripped = text.strip()

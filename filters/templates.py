@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from filters.base import Drop, Filter
-from pipeline.normalize import tokenize
+from pipeline.text.normalize import tokenize
 
 
 class TemplateFilter(Filter):

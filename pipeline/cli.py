@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown + unchecked)}")
     try:
         if unknown:  # Beam drops options it does not know: a typo would silently do nothing
-            from pipeline.beam_options import check_beam_args
+            from pipeline.run.beam_options import check_beam_args
 
             own = _command_parser(parser, args.command)
             check_beam_args(unknown, [s for a in own._actions for s in a.option_strings])

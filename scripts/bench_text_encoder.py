@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.config import Config  # noqa: E402
-from pipeline.text_encoders import TextEncoder  # noqa: E402
+from pipeline.text.encoders import TextEncoder  # noqa: E402
 
 
 def load_pairs(run: Path, max_pairs: int, seed: int) -> tuple[list[str], np.ndarray]:

@@ -35,7 +35,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from pipeline.config import DEFAULT_TEXT_ENCODER  # noqa: E402
-from pipeline.text_encoders import TextEncoder  # noqa: E402
+from pipeline.text.encoders import TextEncoder  # noqa: E402
 
 DEFAULT_EXAMPLES = "/work/shared/data/paper_examples.json"
 PAPER_BAND = (0.6, 0.96)

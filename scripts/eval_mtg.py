@@ -71,7 +71,7 @@ def metrics(rows: list[dict], texts: list[str], encoder) -> dict:
     import numpy as np
 
     from mtg_llm.concepts import is_removal, names_new_concept
-    from pipeline.normalize import tokenize
+    from pipeline.text.normalize import tokenize
 
     n = len(texts)
     words = [len(tokenize(t)) for t in texts]
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     from mtg_llm.models import DEFAULT_ADAPTER, resolve_adapter
     from mtg_llm.train import read_validation_examples
     from pipeline.config import DEFAULT_TEXT_ENCODER, MtgConfig, TextEncoderConfig
-    from pipeline.text_encoders import make_text_encoder
+    from pipeline.text.encoders import TextEncoderSpec
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--adapter", default=DEFAULT_ADAPTER, help="adapter folder or built-in name")
@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     sets = {"held_out": [e.__dict__ for e in read_validation_examples(adapter_dir)]}
     if args.references:
         sets["references"] = load_references(args.references)
-    encoder = make_text_encoder(TextEncoderConfig(model=DEFAULT_TEXT_ENCODER, dtype="float32"))
-    encoder.setup()
+    encoder = TextEncoderSpec.from_config(
+        TextEncoderConfig(model=DEFAULT_TEXT_ENCODER, dtype="float32")).load()
     configs = {"rules": MtgConfig(engine="rules"),
                "zero-shot": MtgConfig(engine="hf", base_model=base, adapter=None,
                                       model_cache=args.model_cache),

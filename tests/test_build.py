@@ -5,12 +5,12 @@ import json
 
 import pytest
 
-from pipeline.build import BuildRequest, run_build
 from pipeline.cli import main as cli_main
 from pipeline.commands.demo import demo_corpus_path
 from pipeline.config import Config
-from pipeline.normalize import one_word_difference, tokenize
+from pipeline.run.build import BuildRequest, run_build
 from pipeline.rundir import RunDir
+from pipeline.text.normalize import one_word_difference, tokenize
 from tests.helpers import WEBVID_VAL
 
 CAPTION_STAGES = ["read", "caption_filters", "mine", "pair_filters"]
@@ -117,7 +117,7 @@ def test_new_code_version_recomputes_every_stage(tmp_path, monkeypatch):
     req = BuildRequest(demo_corpus_path(), str(run.root), until="mine")
     run_build(req, Config())
     assert [r.skipped for r in run_build(req, Config())] == [True, True, True]
-    monkeypatch.setattr("pipeline.stage_runner.code_version", lambda: "999.0")
+    monkeypatch.setattr("pipeline.run.stage_runner.code_version", lambda: "999.0")
     assert [r.skipped for r in run_build(req, Config())] == [False, False, False]
 
 

@@ -24,11 +24,11 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from distributed import Client
 
-from pipeline.build import BuildRequest, run_build
 from pipeline.commands.demo import demo_corpus_path
-from pipeline.local_dask import local_dask_cluster
+from pipeline.run.build import BuildRequest, run_build
+from pipeline.run.local_dask import local_dask_cluster
+from pipeline.run.runner_options import DASK_RUNNER
 from pipeline.rundir import RunDir
-from pipeline.runner_options import DASK_RUNNER
 from tests.helpers import REPRODUCIBLE_YAML, reproducible_config
 from tests.run_tables import assert_same_tables, stage_counts
 

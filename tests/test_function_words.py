@@ -9,7 +9,7 @@ from filters.function_words import FUNCTION_WORDS, FunctionWordFilter
 from pipeline.cli import main as cli_main
 from pipeline.config import PairFilterConfig
 from pipeline.filter_sets import cheap_pair_filters
-from pipeline.normalize import one_word_difference, tokenize
+from pipeline.text.normalize import one_word_difference, tokenize
 
 # the pairs of the issue, seen on real Conceptual Captions ("film" -> "at" and so on)
 MEANINGLESS = [("Actor attends film premiere", "Actor attends at premiere"),

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.mining.knn import OneWordPrecheck, build_index, candidate_pairs
-from pipeline.normalize import one_word_difference
+from pipeline.text.normalize import one_word_difference
 
 
 def test_candidate_pairs_are_distinct_unordered_and_skip_self_and_missing():

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Config
+from pipeline.core.stage import RunFacts
 from pipeline.devtools.synthetic_media import (
     caption_image,
     clip_frames,
@@ -16,9 +17,10 @@ from pipeline.devtools.synthetic_media import (
     write_jpg,
     write_mp4,
 )
+from pipeline.run.stage_runner import run_stages
 from pipeline.rundir import RunDir
-from pipeline.stage_runner import run_stages
-from pipeline.stages.media import MediaEmbedStage, MediaPairStage, media_stages
+from pipeline.stages.media_embed import MediaEmbedStage
+from pipeline.stages.media_pairs import MediaPairStage, media_stages
 from schemas import CAPTION_PAIRS, RECORDS
 from tests.helpers import write_table
 
@@ -47,9 +49,8 @@ def _prepare(root: Path, records: list[dict], pairs: list[dict]) -> RunDir:
 
 def _run(run: RunDir, config: Config, kind: str = "video", stages=None):
     stages = stages if stages is not None else media_stages(config)
-    return {r.name: r for r in run_stages(stages, run, config, corpus_path=None,
-                                          corpus_fingerprint="test",
-                                          extra_ctx={"media_kind": kind})}
+    return {r.name: r for r in run_stages(stages, run, config,
+                                          RunFacts("test", media_kind=kind))}
 
 
 def _rows(run: RunDir, table: str) -> list[dict]:
@@ -191,8 +192,7 @@ def test_no_media_mode_is_seeded_and_null(video_corpus):
     assert len([r for r in rows if r["pair_id"] == "P1"]) == 3
     first = sorted((r["pair_id"], r["rank"], r["media_id1"], r["media_id2"]) for r in rows)
     assert _run(run, config, stages=[MediaPairStage()])["media_pairs"].skipped  # up to date
-    run_stages([MediaPairStage()], run, config, corpus_path=None, corpus_fingerprint="test",
-               force=True, extra_ctx={"media_kind": "video"})
+    run_stages([MediaPairStage()], run, config, RunFacts("test"), force=True)
     again = sorted((r["pair_id"], r["rank"], r["media_id1"], r["media_id2"])
                    for r in _rows(run, "media_pairs"))
     assert again == first

@@ -14,7 +14,7 @@ from pipeline.devtools.synthetic_media import (
     write_mp4,
 )
 from pipeline.media.cache import EmbeddingCache, model_key
-from pipeline.media.encoders import PixelEncoder, make_image_encoder
+from pipeline.media.encoders import MediaEncoderSpec, PixelEncoder
 from pipeline.media.frames import (
     MediaError,
     check_video_stream,
@@ -157,10 +157,10 @@ def test_pixel_encoder_is_normalised_and_prefers_similar_captions():
 
 
 def test_encoder_specs_are_validated():
-    assert make_image_encoder("pixels-8").identity == "pixels-8"
+    assert MediaEncoderSpec.parse("pixels-8").identity == "pixels-8"
     for bad in ("clip", "pixels-x", "open_clip:no-such-model:"):
         with pytest.raises(ValueError):
-            make_image_encoder(bad)
+            MediaEncoderSpec.parse(bad)
 
 
 @pytest.fixture(scope="module")
@@ -171,8 +171,7 @@ def tiny_clip_spec(tmp_path_factory) -> str:
 
 
 def test_tiny_open_clip_ranks_identical_content_above_different(tiny_clip_spec, tmp_path):
-    enc = make_image_encoder(tiny_clip_spec)
-    enc.setup()
+    enc = MediaEncoderSpec.parse(tiny_clip_spec).load()
     # the same clip content written twice, decoded by decord: identical content, lossy round trip
     frames_a = []
     for name in ("a1", "a2"):
@@ -191,8 +190,8 @@ def test_tiny_open_clip_loads_the_saved_weights(tiny_clip_spec):
     """Two loads of the checkpoint give the same vectors (weights come from the file, not a
     fresh random init)."""
     img = caption_image("a cat", 32, 32)
-    first = make_image_encoder(tiny_clip_spec)
-    second = make_image_encoder(tiny_clip_spec)
+    first = MediaEncoderSpec.parse(tiny_clip_spec).load()
+    second = MediaEncoderSpec.parse(tiny_clip_spec).load()
     np.testing.assert_array_equal(first.encode([first.prepare(img)]),
                                   second.encode([second.prepare(img)]))
 

@@ -7,11 +7,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import Config
+from pipeline.core.stage import RunFacts
 from pipeline.mining.knn import SearchAndPair
-from pipeline.normalize import caption_id, normalize, one_word_difference
+from pipeline.run.stage_runner import run_stages
 from pipeline.rundir import RunDir
-from pipeline.stage_runner import run_stages
-from pipeline.stages.mining import MiningStage
+from pipeline.stages.mine import MiningStage
+from pipeline.text.normalize import caption_id, normalize, one_word_difference
 from schemas import CAPTIONS
 from tests.helpers import write_table
 
@@ -41,7 +42,7 @@ def mine(tmp_path, rows, **mining) -> tuple[RunDir, list[dict], dict]:
     config = Config()
     for key, value in mining.items():
         setattr(config.mining, key, value)
-    report = run_stages([MiningStage()], run, config, corpus_path=None, corpus_fingerprint="t")[0]
+    report = run_stages([MiningStage()], run, config, RunFacts("t"))[0]
     pairs = run.read_table("mined_pairs").to_pylist() if run.has_table("mined_pairs") else []
     return run, pairs, report.to_manifest()
 

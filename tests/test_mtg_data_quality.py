@@ -4,7 +4,7 @@ The rules below are the data card's (``docs/MTG_DATA.md``) promises, checked lin
 
 - every line is a JSON object with ``caption1``, ``caption2``, ``edit``, ``category`` (one of
   :data:`CATEGORIES`) and ``source_style`` (``webvid`` or ``cc``);
-- the two captions differ by exactly one word under ``pipeline.normalize`` and no (caption1,
+- the two captions differ by exactly one word under ``pipeline.text.normalize`` and no (caption1,
   caption2) pair appears twice (after normalisation);
 - the edit has 1..12 words (>= 80% of edits 3..8), does not start with a removal verb, and names
   the new concept: the caption2 word, or an inflection of it (``mtg_llm.concepts.is_inflection``);
@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from mtg_llm.concepts import REMOVAL_VERBS, is_inflection
-from pipeline.normalize import normalize, one_word_difference, tokenize
+from pipeline.text.normalize import normalize, one_word_difference, tokenize
 
 DATA = Path(__file__).resolve().parent.parent / "mtg_llm" / "data" / "mtg_edits.jsonl"
 CARD = Path(__file__).resolve().parent.parent / "docs" / "MTG_DATA.md"

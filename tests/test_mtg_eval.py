@@ -43,13 +43,13 @@ def test_removal_texts():
 def test_metrics_of_a_small_set():
     module = load_eval_script()
     from pipeline.config import TextEncoderConfig
-    from pipeline.text_encoders import make_text_encoder
+    from pipeline.text.encoders import TextEncoderSpec
 
     rows = [{"caption1": "Dog on the beach", "caption2": "Horse on the beach",
              "edit": "Turn the dog into a horse"},
             {"caption1": "Forest in summer", "caption2": "Forest in winter",
              "edit": "Change the season to winter"}]
-    encoder = make_text_encoder(TextEncoderConfig(dtype="float32"))
+    encoder = TextEncoderSpec.from_config(TextEncoderConfig(dtype="float32")).load()
     got = module.metrics(rows, ["Turn the dog into a horse", "Remove summer"], encoder)
     assert got["names_concept"] == 0.5 and got["removal"] == 0.5
     assert got["mean_words"] == 4.0 and got["share_3_8_words"] == 0.5

@@ -15,10 +15,10 @@ from pathlib import Path
 import apache_beam as beam
 import pytest
 
-from pipeline.build import build_stages
 from pipeline.config import Config
+from pipeline.core.stage import RunFacts, StageContext
 from pipeline.devtools.scaling import single_worker_steps
-from pipeline.stages.base import StageContext
+from pipeline.run.build import build_stages
 
 
 @pytest.mark.parametrize("method", ["exact", "faiss"])
@@ -28,8 +28,9 @@ def test_only_the_faiss_gather_is_serial(demo_run, method, tmp_path):
     found = {}
     for stage in build_stages(config):
         p = beam.Pipeline()
-        stage.build(p, StageContext(demo_run, tmp_path, config, corpus_path=str(
-            Path(demo_run.root).parent / "corpus.csv"), extra={"media_kind": "video"}))
+        facts = RunFacts("t", str(Path(demo_run.root).parent / "corpus.csv"))
+        stage.build(p, StageContext(demo_run, tmp_path, config, facts,
+                                    stage.inputs_for(config, facts)))
         found[stage.name] = [s.label for s in single_worker_steps(p)]
         # the sink bookkeeping is there, and is the only thing filtered out
         assert len(single_worker_steps(p, include_sinks=True)) >= len(found[stage.name])

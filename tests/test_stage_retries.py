@@ -5,9 +5,10 @@ import apache_beam as beam
 import pytest
 
 from pipeline.config import Config
+from pipeline.core.accounting import CountInput, counter
+from pipeline.core.stage import RunFacts, Stage
+from pipeline.run.stage_runner import ReconciliationError, run_stages
 from pipeline.rundir import RunDir
-from pipeline.stage_runner import ReconciliationError, run_stages
-from pipeline.stages.base import CountInput, Stage, counter
 from schemas import REJECTS
 
 
@@ -25,7 +26,7 @@ class LossyStage(Stage):
     def build(self, p, ctx):
         import pyarrow as pa
 
-        from pipeline.stages.base import WriteTable
+        from pipeline.core.tables import WriteTable
 
         self.builds += 1
         lose = self.builds <= self.lossy
@@ -45,8 +46,7 @@ def _count_kept(x, stage):
 def test_a_lost_item_is_retried_and_recorded(tmp_path):
     run = RunDir(tmp_path / "run")
     stage = LossyStage(lossy=1)
-    (report,) = run_stages([stage], run, Config(), corpus_path=None, corpus_fingerprint="t",
-                           stage_retries=1)
+    (report,) = run_stages([stage], run, Config(), RunFacts("t"), stage_retries=1)
     assert stage.builds == 2
     assert (report.input, report.kept) == (5, 5)
     assert len(report.failed_attempts) == 1 and "input 5 != kept 4" in report.failed_attempts[0]
@@ -60,8 +60,7 @@ def test_without_retries_left_nothing_is_committed(tmp_path):
     run = RunDir(tmp_path / "run")
     stage = LossyStage(lossy=2)
     with pytest.raises(ReconciliationError, match="input 5 != kept 4"):
-        run_stages([stage], run, Config(), corpus_path=None, corpus_fingerprint="t",
-                   stage_retries=1)
+        run_stages([stage], run, Config(), RunFacts("t"), stage_retries=1)
     assert stage.builds == 2
     assert not run.has_table("things") and run.read_checkpoint("lossy") is None
 

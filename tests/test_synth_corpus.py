@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 import pytest
 
 from pipeline.devtools.synth import HEADER, SynthConfig, generate_captions, write_corpus
-from pipeline.normalize import normalize
+from pipeline.text.normalize import normalize
 
 TEMPLATE_WORDS = {"background", "abstract", "concept", "flag"}
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pipeline.text_encoders import (
+from pipeline.text.encoders import (
     DTYPES,
     LOCAL_WORKERS_ENV,
     MIXED_BF16,
@@ -94,7 +94,7 @@ def test_vector_files_hold_every_caption_once_and_give_pair_cosines(tmp_path):
     from apache_beam.testing.util import assert_that
 
     from pipeline.config import TextEncoderConfig
-    from pipeline.text_vectors import (
+    from pipeline.text.vectors import (
         AttachCosine,
         CaptionVectors,
         EmbedToVectorFiles,

@@ -6,8 +6,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import Config, MtgConfig
+from pipeline.core.stage import RunFacts
+from pipeline.run.stage_runner import run_stages
 from pipeline.rundir import RunDir
-from pipeline.stage_runner import run_stages
 from pipeline.stages.triplets import TripletStage, triplet_id
 from schemas import MEDIA_PAIRS
 from tests.helpers import write_table
@@ -33,8 +34,7 @@ ROWS = [  # pair A: 3 media pairs; pair B: 1 (image); pair C: no differing words
 def _run(tmp_path, config, rows=ROWS):
     run = RunDir(tmp_path / "run")
     write_table(run.table("media_pairs"), rows, MEDIA_PAIRS)
-    (report,) = run_stages([TripletStage()], run, config, corpus_path=None,
-                           corpus_fingerprint="test", extra_ctx={"corpus_name": "toy"})
+    (report,) = run_stages([TripletStage()], run, config, RunFacts("test", corpus_name="toy"))
     triplets = run.read_table("triplets").to_pylist()
     rejects = run.read_table("rejects/triplets").to_pylist() if run.has_table("rejects/triplets") \
         else []

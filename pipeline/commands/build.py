@@ -7,8 +7,8 @@ import os
 import sys
 import time
 
-from pipeline.readers import FORMATS
-from pipeline.text_encoders import LOCAL_WORKERS_ENV
+from pipeline.corpus.layout import FORMATS
+from pipeline.text.encoders import LOCAL_WORKERS_ENV
 
 
 def _count(minimum: int):
@@ -116,8 +116,8 @@ def config_from_args(args: argparse.Namespace):
 
 def beam_args_from(args: argparse.Namespace) -> list[str]:
     """Beam pipeline options: pass-through ones, ``--runner`` short names resolved, plus the
-    ``--workers`` sugar (:func:`pipeline.runner_options.resolve_runner`)."""
-    from pipeline.runner_options import resolve_runner
+    ``--workers`` sugar (:func:`pipeline.run.runner_options.resolve_runner`)."""
+    from pipeline.run.runner_options import resolve_runner
 
     workers = getattr(args, "workers", None)
     beam_args = resolve_runner(list(getattr(args, "beam_args", []) or []), workers)
@@ -128,7 +128,7 @@ def beam_args_from(args: argparse.Namespace) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pipeline.build import BuildRequest, run_build
+    from pipeline.run.build import BuildRequest, run_build
 
     config = config_from_args(args)
     start = time.monotonic()

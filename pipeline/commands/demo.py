@@ -26,8 +26,8 @@ def demo_corpus_path() -> str:
 def run_demo(out: str | Path, config: Config, beam_args: list[str] | None = None,
              force: bool = False, corpus: str | None = None, stage_retries: int = 1):
     """Build the demo corpus into ``out`` with synthetic clips; return the :class:`RunDir`."""
-    from pipeline.build import BuildRequest, run_build
     from pipeline.devtools.synthetic_media import write_synthetic_media
+    from pipeline.run.build import BuildRequest, run_build
     from pipeline.rundir import RunDir
 
     run = RunDir(out)

@@ -16,12 +16,15 @@ Encoders (``media.encoder``):
   autocast; vectors are normalised in float32. Its text tower (``encode_text``) scores target
   frames against modification texts (:mod:`pipeline.stages.frame_scores`).
 
-``has_text_tower`` says whether an encoder can embed text in the same space as its frames.
+A ``media.encoder`` value is parsed once into a :class:`MediaEncoderSpec`, which names the
+encoder (``identity``), says whether it can embed text in the same space as its frames
+(``has_text_tower``) and builds or loads it.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -58,13 +61,6 @@ class PixelEncoder:
         if size < 2:
             raise ValueError(f"pixels encoder size must be >= 2, got {size}")
         self.size = size
-
-    has_text_tower = False
-
-    @property
-    def identity(self) -> str:
-        """Stable name of this encoder (part of the cache key)."""
-        return f"pixels-{self.size}"
 
     def setup(self) -> None:
         """Nothing to load."""
@@ -108,13 +104,6 @@ class OpenClipImageEncoder:
         size = cfg["vision_cfg"].get("image_size", 224)
         self.image_size = size if isinstance(size, int) else size[0]
 
-    has_text_tower = True
-
-    @property
-    def identity(self) -> str:
-        """Stable name of this encoder (part of the cache key)."""
-        return f"{OPEN_CLIP_PREFIX}{self.name}:{self.pretrained or 'random'}"
-
     def setup(self) -> None:
         """Load the model (once)."""
         if self._model is not None:
@@ -148,7 +137,6 @@ class OpenClipImageEncoder:
             feats = self._model.encode_image(x)
         return l2_normalise(feats.float().cpu().numpy())
 
-
     def encode_text(self, texts: Sequence[str]) -> np.ndarray:
         """The text tower on ``texts`` (CLIP's tokenizer, truncated to its context), L2-normalised."""
         self.setup()
@@ -160,15 +148,59 @@ class OpenClipImageEncoder:
         return l2_normalise(feats.float().cpu().numpy())
 
 
-def make_image_encoder(spec: str, device: str = "cpu"):
-    """Encoder for a ``media.encoder`` spec: ``pixels``, ``pixels-N`` or ``open_clip:ARCH:PRETRAINED``."""
-    if spec == "pixels" or spec.startswith("pixels-"):
-        try:
-            size = int(spec.split("-", 1)[1]) if "-" in spec else 16
-        except ValueError:
-            raise ValueError(f"bad pixels encoder spec {spec!r}: use pixels or pixels-N") from None
-        return PixelEncoder(size)
-    if spec.startswith(OPEN_CLIP_PREFIX):
-        arch, _, pretrained = spec[len(OPEN_CLIP_PREFIX):].partition(":")
-        return OpenClipImageEncoder(arch, pretrained or None, device)
-    raise ValueError(f"unknown media encoder {spec!r}: use 'pixels' or 'open_clip:ARCH:PRETRAINED'")
+@dataclass(frozen=True)
+class MediaEncoderSpec:
+    """A ``media.encoder`` value parsed once (:meth:`parse`), with the device to run on: knows
+    the encoder's identity (embedding-cache key), whether it has a text tower, and how to build
+    (:meth:`encoder`, no weights) and load (:meth:`load`) it. Small and picklable, so stages
+    hand it to their DoFns, which load it through :class:`pipeline.core.models.SharedModel`."""
+
+    kind: str  # "pixels" | "open_clip"
+    size: int = 16  # pixels: side of the resized frame
+    arch: str = ""  # open_clip: model name or model-config JSON path
+    pretrained: str | None = None  # open_clip: tag or checkpoint path; None = random weights
+    device: str = "cpu"
+
+    @classmethod
+    def parse(cls, spec: str, device: str = "cpu") -> "MediaEncoderSpec":
+        """``pixels``, ``pixels-N`` or ``open_clip:ARCH:PRETRAINED``; ``ValueError`` otherwise."""
+        if spec == "pixels" or spec.startswith("pixels-"):
+            try:
+                size = int(spec.split("-", 1)[1]) if "-" in spec else 16
+            except ValueError:
+                raise ValueError(f"bad pixels encoder spec {spec!r}: use pixels or pixels-N") from None
+            parsed = cls("pixels", size=size, device=device)
+        elif spec.startswith(OPEN_CLIP_PREFIX):
+            arch, _, pretrained = spec[len(OPEN_CLIP_PREFIX):].partition(":")
+            parsed = cls("open_clip", arch=arch, pretrained=pretrained or None, device=device)
+        else:
+            raise ValueError(f"unknown media encoder {spec!r}: use 'pixels' or "
+                             "'open_clip:ARCH:PRETRAINED'")
+        parsed.encoder()  # validates the size / the open-clip model name
+        return parsed
+
+    @property
+    def identity(self) -> str:
+        """Stable name of the encoder (part of the embedding-cache key)."""
+        if self.kind == "pixels":
+            return f"pixels-{self.size}"
+        name = os.path.splitext(os.path.basename(self.arch))[0] if self.arch.endswith(".json") \
+            else self.arch
+        return f"{OPEN_CLIP_PREFIX}{name}:{self.pretrained or 'random'}"
+
+    @property
+    def has_text_tower(self) -> bool:
+        """Whether the encoder embeds text in the same space as its frames."""
+        return self.kind == "open_clip"
+
+    def encoder(self) -> PixelEncoder | OpenClipImageEncoder:
+        """The encoder, weights not loaded (enough for ``prepare``)."""
+        if self.kind == "pixels":
+            return PixelEncoder(self.size)
+        return OpenClipImageEncoder(self.arch, self.pretrained, self.device)
+
+    def load(self) -> PixelEncoder | OpenClipImageEncoder:
+        """The encoder with its weights loaded."""
+        encoder = self.encoder()
+        encoder.setup()
+        return encoder

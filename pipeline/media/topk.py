@@ -22,6 +22,12 @@ def capped(media_ids: Sequence[str], max_media: int) -> list[str]:
     return sorted(set(media_ids))[:max_media]
 
 
+def referenced_media(pair: dict, max_media: int) -> list[str]:
+    """Media ids of a caption pair that can be scored (each side :func:`capped`)."""
+    return sorted(set(capped(pair["media_ids1"], max_media))
+                  | set(capped(pair["media_ids2"], max_media)))
+
+
 def top_k_pairs(ids1: Sequence[str], vecs1: np.ndarray, ids2: Sequence[str], vecs2: np.ndarray,
                 k: int) -> list[tuple[str, str, float]]:
     """``(media_id1, media_id2, cosine)`` for the ``k`` most similar combinations, best first."""

@@ -22,17 +22,9 @@ import apache_beam as beam
 import numpy as np
 
 from filters.base import Drop
+from pipeline.core.accounting import INPUT, KEPT, REJECTS_TAG, Drops, Progress, counter
 from pipeline.mining.masked_keys import WordIds, masked_keys
-from pipeline.normalize import one_word_difference
-from pipeline.stages.base import (
-    INPUT,
-    KEPT,
-    REJECTS_TAG,
-    Progress,
-    counter,
-    drop_counter,
-    reject_row,
-)
+from pipeline.text.normalize import one_word_difference
 
 
 class EmitMaskedKeys(beam.DoFn):
@@ -68,7 +60,7 @@ class PairsInBucket(beam.DoFn):
 
     def setup(self):
         self._input = counter(self.stage, INPUT)
-        self._capped = drop_counter(self.stage, "hot_key_cap")
+        self._drops = Drops(self.stage)
         self._progress = Progress(self.stage, "buckets")
 
     def process(self, element: tuple[int, Any]):
@@ -89,13 +81,12 @@ class PairsInBucket(beam.DoFn):
             members = cids[start:start + size]
             if size > cap:
                 removed = size * (size - 1) // 2 - cap * (cap - 1) // 2
-                self._capped.inc(removed)
-                yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject_row(
-                    self.stage, Drop("hot_key_cap", f"{size} captions share one masked key; kept "
-                                     f"the first {cap} by caption id, {removed} pairs not formed"),
+                yield self._drops.reject(
+                    Drop("hot_key_cap", f"{size} captions share one masked key; kept the first "
+                         f"{cap} by caption id, {removed} pairs not formed"),
                     f"{int(keys[start]):016x}",
                     {"group_size": size, "position": int(pos[start]),
-                     "example_caption_ids": [f"{int(c):016x}" for c in members[:5]]}))
+                     "example_caption_ids": [f"{int(c):016x}" for c in members[:5]]}, n=removed)
                 members = members[:cap]
             position = int(pos[start])
             for a, b in combinations(members.tolist(), 2):
@@ -123,7 +114,7 @@ class CompletePairs(beam.DoFn):
 
     def setup(self):
         self._kept = counter(self.stage, KEPT)
-        self._collision = drop_counter(self.stage, "hash_collision")
+        self._drops = Drops(self.stage)
 
     def process(self, element: tuple[str, dict]):
         cid2, grouped = element
@@ -134,11 +125,9 @@ class CompletePairs(beam.DoFn):
         for cid1, (norm1, cap1, media1), position in grouped["half"]:
             row = pair_row(cid1, cid2, norm1, norm2, cap1, cap2, media1, media2)
             if row is None or row["position"] != position:
-                self._collision.inc()
-                yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject_row(
-                    self.stage, Drop("hash_collision", "masked keys matched but words differ "
-                                     "in more than one position"), f"{cid1}-{cid2}",
-                    {"txt1": norm1, "txt2": norm2}))
+                yield self._drops.reject(
+                    Drop("hash_collision", "masked keys matched but words differ in more than "
+                         "one position"), f"{cid1}-{cid2}", {"txt1": norm1, "txt2": norm2})
                 continue
             self._kept.inc()
             yield row

@@ -2,7 +2,7 @@
 neighbours, keep neighbour pairs that differ by exactly one word.
 
 Embedding runs in parallel Beam workers, in hash buckets of caption ids that write their vectors
-to scratch files (:class:`pipeline.text_vectors.EmbedToVectorFiles`, as the similarity filter
+to scratch files (:class:`pipeline.text.vectors.EmbedToVectorFiles`, as the similarity filter
 does), so vectors never travel through a shuffle. The search needs every vector in one index, so
 one worker gathers the captions' ids and words (a ``ToList``: the one global step of this miner,
 as in the paper's single-GPU search) and loads every vector file once all are written (their
@@ -27,10 +27,10 @@ import apache_beam as beam
 import numpy as np
 
 from pipeline.config import MiningConfig, TextEncoderConfig
+from pipeline.core.accounting import INPUT, KEPT, Drops, counter
 from pipeline.mining.exact import pair_row
 from pipeline.mining.masked_keys import WordIds, masked_keys
-from pipeline.stages.base import INPUT, KEPT, counter, drop_counter
-from pipeline.text_vectors import EmbedToVectorFiles, load_sorted_vectors
+from pipeline.text.vectors import EmbedToVectorFiles, load_sorted_vectors
 
 #: faiss index types (``mining.index``); auto = flat below ``flat_max`` captions, else ivf
 INDEX_TYPES = ("flat", "ivf", "auto")
@@ -134,7 +134,7 @@ class SearchAndPair(beam.DoFn):
     def setup(self):
         self._input = counter(self.stage, INPUT)
         self._kept = counter(self.stage, KEPT)
-        self._not_one = drop_counter(self.stage, "not_one_word")
+        self._drops = Drops(self.stage)
 
     def process(self, items: list, summaries: list) -> Iterator[dict]:
         if not items:
@@ -159,7 +159,7 @@ class SearchAndPair(beam.DoFn):
                     yield row
             self._input.inc(len(pairs))
             self._kept.inc(kept)
-            self._not_one.inc(len(pairs) - kept)
+            self._drops.count("not_one_word", len(pairs) - kept)
             if (s // self.PAIR_ROWS) % 16 == 15 or s + self.PAIR_ROWS >= len(items):
                 print(f"  [{self.stage}] paired {min(s + self.PAIR_ROWS, len(items)):,}/"
                       f"{len(items):,} captions' neighbours ({time.monotonic() - start:.0f}s)",

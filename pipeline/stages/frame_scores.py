@@ -23,20 +23,20 @@ from __future__ import annotations
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.utils.shared import Shared
 
 from pipeline.config import MediaConfig
-from pipeline.stages.base import StageContext, info_counter, read_table
+from pipeline.core.accounting import info_counter
+from pipeline.core.models import SharedModel
+from pipeline.core.stage import StageContext
+from pipeline.media.encoders import MediaEncoderSpec
 
 STAGE = "triplets"
 
 
 def scoring_enabled(cfg: MediaConfig, kind: str) -> bool:
     """Whether frame scores are computed: media on, videos, ``score_frames > 0``, a text tower."""
-    from pipeline.media.encoders import make_image_encoder
-
     return (cfg.enabled and kind == "video" and cfg.score_frames > 0
-            and make_image_encoder(cfg.encoder, "cpu").has_text_tower)
+            and MediaEncoderSpec.parse(cfg.encoder).has_text_tower)
 
 
 def frame_scores_key(cfg: MediaConfig) -> str:
@@ -51,25 +51,15 @@ def frame_text_scores(frames: np.ndarray, texts: np.ndarray) -> list[list[float]
     return np.round(texts @ frames.T, 4).astype(np.float32).tolist()
 
 
-def _load_encoder(spec: str, device: str):
-    from pipeline.media.encoders import make_image_encoder
-
-    encoder = make_image_encoder(spec, device)
-    encoder.setup()
-    return encoder
-
-
 class ScoreTarget(beam.DoFn):
     """``(pth2, {triplet: [rows], record: [records]})`` -> the rows with ``scores`` filled."""
 
-    def __init__(self, cfg: MediaConfig, kind: str):
+    def __init__(self, cfg: MediaConfig, kind: str, encoder: MediaEncoderSpec):
         self.cfg, self.kind = cfg, kind
-        self._shared = Shared()  # one model per worker process
+        self.model = SharedModel(encoder)  # one model per worker process
 
     def setup(self):
-        cfg = self.cfg
-        self._encoder = self._shared.acquire(lambda: _load_encoder(cfg.encoder, cfg.device),
-                                             tag=f"{cfg.encoder}@{cfg.device}")
+        self._encoder = self.model.acquire()
         self._scored = info_counter(STAGE, "scored_triplets")
         self._unscored = info_counter(STAGE, "unscored_triplets")
 
@@ -111,15 +101,14 @@ class AttachFrameScores(beam.PTransform):
         self.ctx = ctx
 
     def expand(self, triplets):
-        from pipeline.stages.media import media_kind_of
-
         cfg = self.ctx.config.media
-        self.kind = media_kind_of(self.ctx)
+        self.kind = self.ctx.facts.media_kind
         if not scoring_enabled(cfg, self.kind):
             return triplets
-        records = (read_table(triplets.pipeline, self.ctx.run, "records", label="Read records")
+        encoder = MediaEncoderSpec.parse(cfg.encoder, cfg.device)
+        records = (self.ctx.read(triplets.pipeline, "records", label="Read records")
                    | "RecordKey" >> beam.Map(lambda r: (r["media_id"], r)))
         return ({"triplet": triplets | "TargetKey" >> beam.Map(lambda r: (r["pth2"], r)),
                  "record": records}
                 | "JoinTargets" >> beam.CoGroupByKey()
-                | "Score" >> beam.ParDo(ScoreTarget(cfg, self.kind)))
+                | "Score" >> beam.ParDo(ScoreTarget(cfg, self.kind, encoder)))

@@ -5,7 +5,7 @@ Each media pair gives a candidate triplet per direction (forward: media_id1/txt1
 backward swaps everything, when ``mtg.both_directions``). Candidates are grouped by
 ``(pair_id, direction)`` so that the text is generated once and shared by every media pair of that
 caption pair (as in the paper); groups are batched into a DoFn that loads the engine once per
-worker process (shared by its threads through ``apache_beam.utils.shared``). Then the
+worker process (:class:`pipeline.core.models.SharedModel`). Then the
 degenerate-text and negative-sentiment filters. Kept triplets then get per-frame ``scores`` when
 the media encoder has a text tower (:mod:`pipeline.stages.frame_scores`).
 
@@ -29,27 +29,17 @@ import hashlib
 from typing import Iterator
 
 import apache_beam as beam
-from apache_beam.utils.shared import Shared
 
 from filters.base import Drop
 from filters.degenerate import DegenerateTextFilter
 from filters.sentiment import NegativeSentimentFilter
-from pipeline.config import MtgConfig
-from pipeline.stages.base import (
-    REJECTS_TAG,
-    ApplyFilters,
-    CountInput,
-    Stage,
-    StageContext,
-    WriteRejects,
-    WriteTable,
-    drop_counter,
-    file_metadata,
-    info_counter,
-    read_table,
-    reject_row,
-)
-from pipeline.stages.frame_scores import AttachFrameScores, frame_scores_key
+from mtg_llm.engines.spec import EngineSpec
+from pipeline.config import Config, MtgConfig
+from pipeline.core.accounting import REJECTS_TAG, ApplyFilters, CountInput, Drops, info_counter
+from pipeline.core.models import SharedModel
+from pipeline.core.stage import RunFacts, Stage, StageContext
+from pipeline.core.tables import WriteRejects, WriteTable, file_metadata
+from pipeline.stages.frame_scores import AttachFrameScores, frame_scores_key, scoring_enabled
 from schemas import TRIPLETS
 
 STAGE = "triplets"
@@ -77,32 +67,23 @@ def candidates(row: dict, corpus: str, both_directions: bool) -> Iterator[dict]:
         }
 
 
-def _load_engine(cfg: MtgConfig):
-    from mtg_llm.engines import make_engine
-
-    engine = make_engine(cfg)
-    engine.setup()
-    return engine
-
-
 class GenerateTexts(beam.DoFn):
     """Batch of ``((pair_id, direction), [candidates])`` -> candidates with ``edit`` and the
     engine identity; pairs the engine cannot handle go to the rejects output."""
 
-    def __init__(self, cfg: MtgConfig):
-        self.cfg = cfg
-        self._shared = Shared()  # one engine (one model in memory) per worker process
+    def __init__(self, engine: EngineSpec, concept_attempts: int):
+        self.model = SharedModel(engine)  # one engine (one model in memory) per worker process
+        self.concept_attempts = concept_attempts
 
     def setup(self):
-        cfg = self.cfg
-        self._engine = self._shared.acquire(lambda: _load_engine(cfg), tag=repr(cfg))
+        self._engine = self.model.acquire()
         self._identity = self._engine.identity()
-        self._errors = drop_counter(STAGE, GENERATION_ERROR)
+        self._drops = Drops(STAGE)
         self._resampled = info_counter(STAGE, "texts_sampled_again_for_concept")
         self._missing = info_counter(STAGE, "texts_missing_concept")
 
     def _write(self, pairs) -> list[str]:
-        written = self._engine.write(pairs, self.cfg.concept_attempts)
+        written = self._engine.write(pairs, self.concept_attempts)
         if written.resampled:
             self._resampled.inc(written.resampled)
         if written.missing_concept:
@@ -132,9 +113,7 @@ class GenerateTexts(beam.DoFn):
         for rows, text in zip(groups, texts):
             for row in rows:
                 if isinstance(text, Exception):
-                    self._errors.inc()
-                    yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject_row(
-                        STAGE, Drop(GENERATION_ERROR, str(text)), row["triplet_id"], row))
+                    yield self._drops.reject(Drop(GENERATION_ERROR, str(text)), row["triplet_id"], row)
                 else:
                     yield {**row, "edit": text, "engine": self._identity["engine"],
                            "model": self._identity["model"], "seed": self._identity["seed"]}
@@ -150,22 +129,27 @@ class TripletStage(Stage):
     """media_pairs -> triplets (see the module docstring)."""
 
     name = STAGE
+    inputs = ("media_pairs",)
     outputs = ("triplets",)
     config_sections = ("mtg",)
+
+    def inputs_for(self, config: Config, facts: RunFacts) -> tuple[str, ...]:
+        """``records`` too when frame scores are computed (they resolve the target files)."""
+        scores = scoring_enabled(config.media, facts.media_kind)
+        return self.inputs + (("records",) if scores else ())
 
     def key_extra(self, config) -> str:
         """The frame-score settings also shape the output (``scores``)."""
         return frame_scores_key(config.media)
 
     def build(self, p: beam.Pipeline, ctx: StageContext) -> None:
-        from mtg_llm.engines import make_engine
-
         cfg = ctx.config.mtg
-        make_engine(cfg).check_access()  # a refused key: one clear line, before any work
-        corpus = ctx.extra.get("corpus_name") or ctx.config.corpus.name or ""
+        engine = EngineSpec(cfg)
+        engine.build().check_access()  # a refused key: one clear line, before any work
+        corpus = ctx.facts.corpus_name or ctx.config.corpus.name or ""
         both = cfg.both_directions
         generated = (
-            read_table(p, ctx.run, "media_pairs")
+            ctx.read(p, "media_pairs")
             | "Candidates" >> beam.FlatMap(lambda r: candidates(r, corpus, both))
             | "CountInput" >> beam.ParDo(CountInput(STAGE, "candidate triplets"))
             | "ByPairDirection" >> beam.Map(lambda r: ((r["pair_id"], r["direction"]), r))
@@ -174,7 +158,8 @@ class TripletStage(Stage):
             # pairs a batch (it aims at 10 s a batch), and a language model is fastest batched
             | "BatchPairs" >> beam.BatchElements(min_batch_size=cfg.batch_size,
                                                  max_batch_size=cfg.batch_size)
-            | "Generate" >> beam.ParDo(GenerateTexts(cfg)).with_outputs(REJECTS_TAG, main="ok")
+            | "Generate" >> beam.ParDo(GenerateTexts(engine, cfg.concept_attempts))
+            .with_outputs(REJECTS_TAG, main="ok")
         )
         kept, filtered_out = generated.ok | "TextFilters" >> ApplyFilters(
             STAGE, text_filters(cfg), id_key="triplet_id", what="triplets", count_input=False)

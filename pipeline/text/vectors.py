@@ -15,7 +15,7 @@ PCollection:
    taking the summaries as a side input, so every file exists before a pair is scored and a
    caption missing from its bucket is a loud error.
 
-Files are written atomically (:mod:`pipeline.scratch`), so a retried bundle rewrites the same
+Files are written atomically (:mod:`pipeline.core.scratch`), so a retried bundle rewrites the same
 bucket deterministically and a reader never sees half a file.
 """
 
@@ -27,10 +27,11 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.grouping import GroupByKeyInBuckets, key_bucket
-from pipeline.scratch import read_npy, write_npy
-from pipeline.stages.base import Progress
-from pipeline.text_encoders import make_text_encoder
+from pipeline.core.accounting import Progress
+from pipeline.core.grouping import GroupByKeyInBuckets, key_bucket
+from pipeline.core.models import SharedModel
+from pipeline.core.scratch import read_npy, write_npy
+from pipeline.text.encoders import TextEncoderSpec
 
 
 def bucket_paths(folder: str, bucket: int) -> tuple[str, str]:
@@ -43,14 +44,13 @@ class EmbedBucketToFiles(beam.DoFn):
     """``(bucket, [(caption_id, text), ...])`` -> embed the distinct captions, write the bucket's
     files, emit ``(bucket, number of captions)``. The encoder is loaded once per worker."""
 
-    def __init__(self, encoder_cfg, folder: str, stage: str = "embed"):
-        self.encoder_cfg = encoder_cfg
+    def __init__(self, encoder: TextEncoderSpec, folder: str, stage: str = "embed"):
+        self.model = SharedModel(encoder)
         self.folder = folder
         self.stage = stage
 
     def setup(self):
-        self._encoder = make_text_encoder(self.encoder_cfg)
-        self._encoder.setup()
+        self._encoder = self.model.acquire()
         self._progress = Progress(self.stage, "captions")
 
     def process(self, element: tuple[int, Iterable[tuple[str, str]]]) -> Iterator[tuple[int, int]]:
@@ -84,8 +84,8 @@ class EmbedToVectorFiles(beam.PTransform):
         return (keyed_texts
                 | "ToBucket" >> beam.Map(lambda kv: (key_bucket(kv[0], buckets), kv))
                 | "GroupBuckets" >> GroupByKeyInBuckets(buckets)
-                | "EmbedBucket" >> beam.ParDo(EmbedBucketToFiles(self.encoder_cfg, self.folder,
-                                                                  self.stage)))
+                | "EmbedBucket" >> beam.ParDo(EmbedBucketToFiles(
+                    TextEncoderSpec.from_config(self.encoder_cfg), self.folder, self.stage)))
 
 
 class CaptionVectors:

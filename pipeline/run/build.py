@@ -6,7 +6,8 @@ Stages in order (names as in ``manifest.json``):
 2. ``caption_filters`` records -> ``captions`` (min words, templates, profanity, mature)
 3. ``mine``            captions -> ``mined_pairs`` (exact or faiss)
 4. ``pair_filters``    mined pairs -> ``caption_pairs`` (digit, out-of-vocabulary, similarity band)
-5. media stages        caption pairs -> ``media_pairs`` (see :mod:`pipeline.stages.media`)
+5. ``media_embed``     caption pairs + records -> ``media_embeddings`` (media on only)
+   ``media_pairs``     caption pairs (+ embeddings) -> ``media_pairs``
 6. ``triplets``        media pairs -> ``triplets`` (MTG-LLM texts, text filters)
 """
 
@@ -16,21 +17,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config import Config, validate_config
-from pipeline.readers import check_corpus_path, corpus_fingerprint
+from pipeline.core.stage import RunFacts, Stage
+from pipeline.corpus.layout import check_corpus_path, corpus_fingerprint
+from pipeline.run.stage_runner import StageReport, run_stages
 from pipeline.rundir import RunDir
-from pipeline.stage_runner import StageReport, run_stages
-from pipeline.stages.base import Stage
-from pipeline.stages.corpus import refuse_empty_read
-from pipeline.text_encoders import resolve_dtype
+from pipeline.stages.read import refuse_empty_read
+from pipeline.text.encoders import resolve_dtype
 
 
 def build_stages(config: Config) -> list[Stage]:
     """The ordered stage list for ``config``: the one place the pipeline is assembled."""
-    from pipeline.stages.captions import CaptionFilterStage
-    from pipeline.stages.corpus import ReadStage
-    from pipeline.stages.media import media_stages
-    from pipeline.stages.mining import MiningStage
-    from pipeline.stages.pairs import PairFilterStage
+    from pipeline.stages.caption_filters import CaptionFilterStage
+    from pipeline.stages.media_pairs import media_stages
+    from pipeline.stages.mine import MiningStage
+    from pipeline.stages.pair_filters import PairFilterStage
+    from pipeline.stages.read import ReadStage
     from pipeline.stages.triplets import TripletStage
 
     return [ReadStage(), CaptionFilterStage(), MiningStage(), PairFilterStage(),
@@ -79,12 +80,10 @@ def run_build(req: BuildRequest, config: Config) -> list[StageReport]:
         if req.until not in names:
             raise ValueError(f"--until {req.until!r} is not a stage; stages: {', '.join(names)}")
         stages = stages[: names.index(req.until) + 1]
-    fingerprint = corpus_fingerprint(corpus)
-    extra = {"corpus_fingerprint": fingerprint, "corpus_name": config.corpus.name,
-             "media_kind": config.corpus.media_kind}
+    facts = RunFacts(corpus_fingerprint(corpus), corpus, config.corpus.name,
+                     config.corpus.media_kind)
     run = RunDir(req.out)
     with run.writing():
-        return run_stages(stages, run, config, corpus_path=corpus, corpus_fingerprint=fingerprint,
-                          beam_args=req.beam_args, force=req.force, extra_ctx=extra,
+        return run_stages(stages, run, config, facts, beam_args=req.beam_args, force=req.force,
                           stage_retries=req.stage_retries,
                           check_report=None if req.allow_empty else refuse_empty_read)

@@ -6,19 +6,20 @@ from typing import TYPE_CHECKING
 
 import apache_beam as beam
 
-from pipeline.readers import CONTINUATION_LINES, LINES, ReadCorpus
-from pipeline.stages.base import Stage, StageContext, WriteRejects, WriteTable
+from pipeline.core.stage import Stage, StageContext
+from pipeline.core.tables import WriteRejects, WriteTable
+from pipeline.corpus.source import CONTINUATION_LINES, LINES, ReadCorpus
 from schemas import RECORDS
 
 if TYPE_CHECKING:
-    from pipeline.stage_runner import StageReport
+    from pipeline.run.stage_runner import StageReport
 
 #: below this fraction of its records kept, the read stage stops the build (``--allow-empty``)
 MIN_KEPT_FRACTION = 0.05
 
 
 class ReadStage(Stage):
-    """Parse the corpus; bad rows become rejects (see :mod:`pipeline.readers` for reasons).
+    """Parse the corpus; bad rows become rejects (see :mod:`pipeline.corpus.source` for reasons).
 
     Besides ``input == kept + dropped``, every line of a text corpus must be accounted for:
     ``lines`` (counted by the planner) ``== input + continuation_lines`` (counted by the parser
@@ -29,11 +30,12 @@ class ReadStage(Stage):
     config_sections = ("corpus",)
 
     def build(self, p: beam.Pipeline, ctx: StageContext) -> None:
-        if not ctx.corpus_path:
+        corpus = ctx.facts.corpus_path
+        if not corpus:
             raise ValueError("the read stage needs a corpus path (--corpus)")
         scratch = ctx.staging / "_parsed_units"
         scratch.mkdir(parents=True, exist_ok=True)
-        records, rejects = p | "ReadCorpus" >> ReadCorpus(ctx.corpus_path, ctx.config.corpus,
+        records, rejects = p | "ReadCorpus" >> ReadCorpus(corpus, ctx.config.corpus,
                                                           str(scratch), self.name)
         records | "WriteRecords" >> WriteTable(ctx, "records", RECORDS)
         rejects | "WriteRejects" >> WriteRejects(ctx)

@@ -30,6 +30,8 @@ Beam worker processes, so ``--workers N`` does not oversubscribe the cores).
 from __future__ import annotations
 
 import os
+import threading
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -104,11 +106,9 @@ class TextEncoder:
         self.threads = threads
         self._st = None
         self._clip = None
-
-    @property
-    def identity(self) -> str:
-        """String identifying the encoder (recorded in outputs and cache keys)."""
-        return self.model
+        # one model may serve several threads of a worker (pipeline.core.models.SharedModel);
+        # tokenizers refuse concurrent calls, so texts are encoded one call at a time
+        self._lock = threading.Lock()
 
     def setup(self) -> None:
         """Load the model (once)."""
@@ -154,6 +154,10 @@ class TextEncoder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            return self._encode(texts, on_batch)
+
+    def _encode(self, texts: list[str], on_batch: Callable[[int], None] | None) -> np.ndarray:
         order = np.argsort(self._lengths(texts), kind="stable")
         sorted_texts = [texts[i] for i in order]
         with self._precision():
@@ -211,8 +215,29 @@ class TextEncoder:
         return np.concatenate(chunks).astype(np.float32)
 
 
-def make_text_encoder(cfg) -> TextEncoder:
-    """Build the encoder described by a :class:`pipeline.config.TextEncoderConfig`."""
-    return TextEncoder(cfg.model, batch_size=cfg.batch_size, device=cfg.device, dtype=cfg.dtype,
-                       threads=cfg.threads)
+@dataclass(frozen=True)
+class TextEncoderSpec:
+    """A :class:`pipeline.config.TextEncoderConfig` taken once (:meth:`from_config`): the
+    encoder's identity and how to load it (see :mod:`pipeline.core.models`)."""
 
+    model: str
+    batch_size: int = 64
+    device: str = "cpu"
+    dtype: str = "float32"
+    threads: int = 0
+
+    @classmethod
+    def from_config(cls, cfg) -> "TextEncoderSpec":
+        return cls(cfg.model, cfg.batch_size, cfg.device, cfg.dtype, cfg.threads)
+
+    @property
+    def identity(self) -> str:
+        """String identifying the encoder (recorded in outputs and cache keys)."""
+        return self.model
+
+    def load(self) -> TextEncoder:
+        """The encoder with its model loaded."""
+        encoder = TextEncoder(self.model, batch_size=self.batch_size, device=self.device,
+                              dtype=self.dtype, threads=self.threads)
+        encoder.setup()
+        return encoder

@@ -3,7 +3,7 @@
 
 Similarity is computed once per distinct caption: the captions of surviving pairs are embedded
 in hash buckets (encoder loaded once per worker) and written to scratch files in the staging
-folder; each pair then reads its two vectors from there (:mod:`pipeline.text_vectors`), so
+folder; each pair then reads its two vectors from there (:mod:`pipeline.text.vectors`), so
 each caption is embedded once however many pairs it is in, and no vector is shuffled. Pairs
 that already carry ``sim_txt`` (the faiss miner computes it) are not re-embedded.
 
@@ -16,23 +16,18 @@ from __future__ import annotations
 import apache_beam as beam
 
 from pipeline.config import TextEncoderConfig
+from pipeline.core.accounting import ApplyFilters
+from pipeline.core.stage import Stage, StageContext
+from pipeline.core.tables import WriteRejects, WriteTable
 from pipeline.filter_sets import cheap_pair_filters, similarity_filter
-from pipeline.stages.base import (
-    ApplyFilters,
-    Stage,
-    StageContext,
-    WriteRejects,
-    WriteTable,
-    read_table,
-)
-from pipeline.text_vectors import AttachCosine, EmbedToVectorFiles
+from pipeline.text.vectors import AttachCosine, EmbedToVectorFiles
 from schemas import CAPTION_PAIRS
 
 
 class AttachTextSimilarity(beam.PTransform):
     """Pairs -> the same pairs with ``sim_txt`` set, each distinct caption embedded once.
 
-    The vectors go through files in ``folder`` (:mod:`pipeline.text_vectors`), not through
+    The vectors go through files in ``folder`` (:mod:`pipeline.text.vectors`), not through
     shuffles: the only data moved between workers are ``(caption_id, text)`` endpoints.
     """
 
@@ -58,12 +53,13 @@ class AttachTextSimilarity(beam.PTransform):
 
 class PairFilterStage(Stage):
     name = "pair_filters"
+    inputs = ("mined_pairs",)
     outputs = ("caption_pairs",)
     config_sections = ("pair_filters", "text_encoder")
 
     def build(self, p: beam.Pipeline, ctx: StageContext) -> None:
         cfg = ctx.config.pair_filters
-        pairs = read_table(p, ctx.run, "mined_pairs")
+        pairs = ctx.read(p, "mined_pairs")
         band = similarity_filter(cfg)
         kept, rejects = pairs | "CheapFilters" >> ApplyFilters(
             self.name, cheap_pair_filters(cfg), id_key="pair_id", what="pairs",

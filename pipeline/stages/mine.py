@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from pipeline.stages.base import Stage, StageContext, WriteRejects, WriteTable, read_table
+from pipeline.core.stage import Stage, StageContext
+from pipeline.core.tables import WriteRejects, WriteTable
+from pipeline.mining import METHODS
 from schemas import CAPTION_PAIRS
-
-METHODS = ("exact", "faiss")
 
 
 class MiningStage(Stage):
     name = "mine"
+    inputs = ("captions",)
     outputs = ("mined_pairs",)
     config_sections = ("mining", "text_encoder")
 
@@ -24,15 +25,15 @@ class MiningStage(Stage):
         if cfg.method == "exact":
             from pipeline.mining.exact import MineExact
 
-            inputs = {"keys": read_table(p, ctx.run, "captions", label="Read captions (keys)",
+            captions = {"keys": ctx.read(p, "captions", label="Read captions (keys)",
                                          columns=("caption_id", "normalized")),
-                      "captions": read_table(p, ctx.run, "captions")}
-            pairs, rejects = inputs | "MineExact" >> MineExact(
+                        "captions": ctx.read(p, "captions")}
+            pairs, rejects = captions | "MineExact" >> MineExact(
                 self.name, cfg.max_group_size, cfg.num_buckets)
         elif cfg.method == "faiss":
             from pipeline.mining.knn import MineKnn
 
-            captions = read_table(p, ctx.run, "captions")
+            captions = ctx.read(p, "captions")
             pairs, rejects = captions | "MineKnn" >> MineKnn(
                 self.name, cfg, ctx.config.text_encoder, str(ctx.staging / "_text_vectors"))
         else:

@@ -28,18 +28,12 @@ import os
 import apache_beam as beam
 
 from filters.profanity import DROP, KEEP, ProfanityFilter
+from pipeline.core.accounting import ApplyFilters, info_counter
+from pipeline.core.grouping import GroupByKeyInBuckets
+from pipeline.core.stage import Stage, StageContext
+from pipeline.core.tables import WriteRejects, WriteTable
 from pipeline.filter_sets import caption_filters
-from pipeline.grouping import GroupByKeyInBuckets
 from pipeline.rundir import RunDir
-from pipeline.stages.base import (
-    ApplyFilters,
-    Stage,
-    StageContext,
-    WriteRejects,
-    WriteTable,
-    info_counter,
-    read_table,
-)
 from schemas import CAPTIONS, PROFANITY_REVIEW
 
 REVIEW_TABLE = "profanity_review"
@@ -191,13 +185,14 @@ class CaptionFilterStage(Stage):
     """Template / profanity / mature / length filters on every record, then distinct captions."""
 
     name = "caption_filters"
+    inputs = ("records",)
     outputs = ("captions", REVIEW_TABLE)
     config_sections = ("caption_filters",)
 
     def key_extra(self, config) -> str:
         """The metadata file's content and the review decisions are inputs too."""
         from filters.profanity import read_decisions
-        from pipeline.readers import corpus_fingerprint
+        from pipeline.corpus.layout import corpus_fingerprint
 
         cfg = config.caption_filters
         parts = [corpus_fingerprint(cfg.metadata) if cfg.metadata else ""]
@@ -210,7 +205,7 @@ class CaptionFilterStage(Stage):
         write_review_csv(run)
 
     def build(self, p: beam.Pipeline, ctx: StageContext) -> None:
-        slim = read_table(p, ctx.run, "records", columns=(
+        slim = ctx.read(p, "records", columns=(
             "row", "media_id", "caption", "normalized", "caption_id", "mature"))
         if ctx.config.caption_filters.metadata:
             slim = join_metadata_flag(p, slim, ctx, self.name)

@@ -1,8 +1,9 @@
 """Run stages one after another as separate Beam pipelines, with checkpoints and a manifest.
 
 For each stage: compute its key (hash of its config sections and of the upstream stage's key);
-skip it when a checkpoint with the same key exists and its tables are present; otherwise build
-and run its pipeline into a staging folder, read its counters, check that
+skip it when a checkpoint with the same key exists and its tables are present; otherwise check
+that the tables it declares as inputs are committed, build and run its pipeline into a staging
+folder, read its counters, check that
 ``input == kept + sum(dropped)``, commit the outputs atomically and record the stage in
 ``manifest.json``.
 
@@ -28,16 +29,9 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.config import Config, validate_config
+from pipeline.core.accounting import DROPPED_PREFIX, INFO_PREFIX, INPUT, KEPT, iter_counts
+from pipeline.core.stage import RunFacts, Stage, StageContext
 from pipeline.rundir import RunDir
-from pipeline.stages.base import (
-    DROPPED_PREFIX,
-    INFO_PREFIX,
-    INPUT,
-    KEPT,
-    Stage,
-    StageContext,
-    iter_counts,
-)
 
 log = logging.getLogger("covr_datagen")
 
@@ -121,12 +115,23 @@ def _counts_to_report(stage: Stage, counts: dict[str, int], seconds: float, key:
     return report
 
 
-def run_stage(stage: Stage, ctx_args: dict, run: RunDir, config: Config, key: str,
+def check_inputs(stage: Stage, inputs: Sequence[str], run: RunDir) -> None:
+    """Raise ``FileNotFoundError`` (one clear line) unless every table in ``inputs`` (what
+    ``stage`` declares it reads) is committed in ``run``."""
+    missing = [t for t in inputs if not run.has_table(t)]
+    if missing:
+        raise FileNotFoundError(f"stage {stage.name!r}: input table(s) {', '.join(missing)} missing "
+                                f"from {run.root}; run the earlier stages first")
+
+
+def run_stage(stage: Stage, facts: RunFacts, run: RunDir, config: Config, key: str,
               beam_args: Sequence[str], failed_attempts: Sequence[str] = ()) -> StageReport:
     """Build and run one stage's pipeline, verify its counts and commit its outputs
     (``failed_attempts``: earlier attempts' reconciliation errors, kept in the checkpoint)."""
+    inputs = tuple(stage.inputs_for(config, facts))
+    check_inputs(stage, inputs, run)
     staging = run.new_staging(stage.name)
-    ctx = StageContext(run=run, staging=staging, config=config, **ctx_args)
+    ctx = StageContext(run=run, staging=staging, config=config, facts=facts, inputs=inputs)
     start = time.monotonic()
     print(f"[{stage.name}] running ...", file=sys.stderr, flush=True)
     options = PipelineOptions(list(beam_args))
@@ -150,13 +155,13 @@ def run_stage(stage: Stage, ctx_args: dict, run: RunDir, config: Config, key: st
     return report
 
 
-def run_stage_with_retries(stage: Stage, ctx_args: dict, run: RunDir, config: Config, key: str,
+def run_stage_with_retries(stage: Stage, facts: RunFacts, run: RunDir, config: Config, key: str,
                            beam_args: Sequence[str], retries: int) -> StageReport:
     """:func:`run_stage`, rerun up to ``retries`` times while its counts do not reconcile."""
     failures: list[str] = []
     while True:
         try:
-            return run_stage(stage, ctx_args, run, config, key, beam_args, failures)
+            return run_stage(stage, facts, run, config, key, beam_args, failures)
         except ReconciliationError as err:
             failures.append(str(err))
             if len(failures) > retries:
@@ -166,9 +171,8 @@ def run_stage_with_retries(stage: Stage, ctx_args: dict, run: RunDir, config: Co
                   file=sys.stderr, flush=True)
 
 
-def run_stages(stages: Sequence[Stage], run: RunDir, config: Config, *, corpus_path: str | None,
-               corpus_fingerprint: str, beam_args: Sequence[str] = (), force: bool = False,
-               extra_ctx: dict | None = None, stage_retries: int = 1,
+def run_stages(stages: Sequence[Stage], run: RunDir, config: Config, facts: RunFacts, *,
+               beam_args: Sequence[str] = (), force: bool = False, stage_retries: int = 1,
                check_report: Callable[[StageReport], None] | None = None) -> list[StageReport]:
     """Run ``stages`` in order with checkpoint-based skipping; rewrite ``manifest.json`` after each.
 
@@ -181,17 +185,16 @@ def run_stages(stages: Sequence[Stage], run: RunDir, config: Config, *, corpus_p
     """
     validate_config(config)
     with run.lock():
-        return _run_stages_locked(stages, run, config, corpus_path, corpus_fingerprint, beam_args,
-                                  force, extra_ctx, stage_retries, check_report)
+        return _run_stages_locked(stages, run, config, facts, beam_args, force, stage_retries,
+                                  check_report)
 
 
-def _run_stages_locked(stages: Sequence[Stage], run: RunDir, config: Config, corpus_path: str | None,
-                       corpus_fingerprint: str, beam_args: Sequence[str], force: bool,
-                       extra_ctx: dict | None, stage_retries: int,
+def _run_stages_locked(stages: Sequence[Stage], run: RunDir, config: Config, facts: RunFacts,
+                       beam_args: Sequence[str], force: bool, stage_retries: int,
                        check_report: Callable[[StageReport], None] | None) -> list[StageReport]:
     run.clean_staging()
     reports: list[StageReport] = []
-    upstream = corpus_fingerprint
+    upstream = facts.corpus_fingerprint
     for stage in stages:
         key = stage_key(stage, config, upstream, stage.key_extra(config))
         checkpoint = run.read_checkpoint(stage.name)
@@ -203,8 +206,7 @@ def _run_stages_locked(stages: Sequence[Stage], run: RunDir, config: Config, cor
                                  checkpoint.get("info", {}), skipped=True,
                                  failed_attempts=checkpoint.get("failed_attempts", []))
         else:
-            ctx_args = {"corpus_path": corpus_path, "extra": dict(extra_ctx or {})}
-            report = run_stage_with_retries(stage, ctx_args, run, config, key, beam_args,
+            report = run_stage_with_retries(stage, facts, run, config, key, beam_args,
                                             stage_retries)
         reports.append(report)
         upstream = key

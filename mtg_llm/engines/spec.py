@@ -1,0 +1,34 @@
+"""The MTG engine as a model spec (see :mod:`pipeline.core.models`): an ``mtg`` config section
+taken once, that names its engine and model and loads it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mtg_llm.engines.base import Engine
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """The engine of a :class:`pipeline.config.MtgConfig` (its repr names every setting)."""
+
+    config: Any
+
+    def build(self) -> Engine:
+        """The engine, not yet set up (cheap: no model is loaded)."""
+        from mtg_llm.engines import make_engine
+
+        return make_engine(self.config)
+
+    @property
+    def identity(self) -> str:
+        """``engine:model`` as recorded in every triplet."""
+        ident = self.build().identity()
+        return f"{ident['engine']}:{ident['model']}"
+
+    def load(self) -> Engine:
+        """The engine with its model loaded."""
+        engine = self.build()
+        engine.setup()
+        return engine

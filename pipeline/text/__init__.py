@@ -1,0 +1,1 @@
+"""Caption text: normalisation and ids, text encoders, and caption vectors shared through files."""
