@@ -5,7 +5,7 @@ or a :class:`Drop` (reason + human-readable detail). Filters that are cheaper in
 similarity) override :meth:`Filter.check_batch`. Heavy resources (models, dictionaries) are loaded in
 :meth:`Filter.setup`, which a pipeline worker calls once, never at import time.
 
-Items are plain ``dict`` rows (the schemas in :mod:`schemas.tables` name their keys).
+Items are plain ``dict`` rows (the schemas in :mod:`covr_datagen.schemas.tables` name their keys).
 """
 
 from __future__ import annotations

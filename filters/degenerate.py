@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from filters.base import Drop, Filter
+from covr_datagen.filters.base import Drop, Filter
 
 
 class DegenerateTextFilter(Filter):
@@ -24,7 +24,7 @@ class DegenerateTextFilter(Filter):
         self.caption_keys = caption_keys
 
     def check(self, item: Mapping[str, Any]) -> Drop | None:
-        from pipeline.text.normalize import normalize
+        from covr_datagen.pipeline.text.normalize import normalize
 
         text = item.get(self.key) or ""
         stripped = text.strip()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from filters.base import Drop, Filter
+from covr_datagen.filters.base import Drop, Filter
 
 #: the default word list (compared with the normalised, case-folded differing words)
 FUNCTION_WORDS: tuple[str, ...] = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from filters.base import Drop, Filter
+from covr_datagen.filters.base import Drop, Filter
 
 
 class MatureFilter(Filter):

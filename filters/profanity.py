@@ -33,7 +33,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from filters.base import Drop, Filter
+from covr_datagen.filters.base import Drop, Filter
 
 
 class IndexedWordSet:

@@ -4,14 +4,14 @@
 The decision reads the pair's ``sim_txt`` (cosine of L2-normalised caption embeddings), which the
 ``pair_filters`` stage computes once per distinct caption before this filter runs (or the faiss
 miner already set). Thresholds are inclusive drops: ``sim >= sim_max`` and ``sim <= sim_min``;
-their defaults live in :class:`pipeline.config.PairFilterConfig` only.
+their defaults live in :class:`covr_datagen.pipeline.config.PairFilterConfig` only.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from filters.base import Drop, Filter
+from covr_datagen.filters.base import Drop, Filter
 
 
 class SimilarityBandFilter(Filter):

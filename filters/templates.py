@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from filters.base import Drop, Filter
-from pipeline.text.normalize import tokenize
+from covr_datagen.filters.base import Drop, Filter
+from covr_datagen.pipeline.text.normalize import tokenize
 
 
 class TemplateFilter(Filter):

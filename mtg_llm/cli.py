@@ -8,9 +8,9 @@ import json
 import sys
 from pathlib import Path
 
-from mtg_llm.models import BUILTIN_MODELS, DEFAULT_ADAPTER, DEFAULT_BASE_MODEL, adapter_option
-from mtg_llm.train import TrainArgs
-from pipeline.config import MtgConfig
+from covr_datagen.mtg_llm.models import BUILTIN_MODELS, DEFAULT_ADAPTER, DEFAULT_BASE_MODEL, adapter_option
+from covr_datagen.mtg_llm.train import TrainArgs
+from covr_datagen.pipeline.config import MtgConfig
 
 
 def register(subparsers) -> None:
@@ -82,7 +82,7 @@ TUNABLE = ("epochs", "lr", "batch_size", "grad_accum", "warmup_steps", "max_step
 
 
 def _train(args: argparse.Namespace) -> int:
-    from mtg_llm.train import TrainArgs, paper_args, train
+    from covr_datagen.mtg_llm.train import TrainArgs, paper_args, train
 
     given = {name: getattr(args, name) for name in TUNABLE if getattr(args, name) is not None}
     common = dict(base_model=args.base_model, out=args.out, data=list(args.data),
@@ -99,7 +99,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def read_pairs(path: str | Path):
     """Caption pairs of a CSV (``txt1``, ``txt2``, optional ``word1``/``word2``) as EditPairs."""
-    from mtg_llm.pairs import EditPair, pair_from_captions
+    from covr_datagen.mtg_llm.pairs import EditPair, pair_from_captions
 
     pairs = []
     with open(path, newline="", encoding="utf-8") as fh:
@@ -118,7 +118,7 @@ def read_pairs(path: str | Path):
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from mtg_llm.engines import make_engine
+    from covr_datagen.mtg_llm.engines import make_engine
 
     cfg = MtgConfig(engine=args.engine, base_model=args.base_model,
                     adapter=adapter_option(args.adapter), endpoint=args.endpoint,

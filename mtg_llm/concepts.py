@@ -9,7 +9,7 @@ not to rewrite them, and it is the same rule the training data guard applies.
 
 from __future__ import annotations
 
-from pipeline.text.normalize import one_word_difference, tokenize
+from covr_datagen.pipeline.text.normalize import one_word_difference, tokenize
 
 #: inflections suffix stripping cannot reach
 IRREGULAR_FORMS: frozenset[frozenset[str]] = frozenset(frozenset(p) for p in (

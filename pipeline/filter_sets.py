@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from filters.base import Filter
-from pipeline.config import CaptionFilterConfig, PairFilterConfig
+from covr_datagen.filters.base import Filter
+from covr_datagen.pipeline.config import CaptionFilterConfig, PairFilterConfig
 
 CAPTION_FILTERS = ("min_words", "template", "profanity", "mature")
 PAIR_FILTERS = ("digit", "function_word", "oov", "similarity")
@@ -12,10 +12,10 @@ PAIR_FILTERS = ("digit", "function_word", "oov", "similarity")
 
 def caption_filters(cfg: CaptionFilterConfig) -> list[Filter]:
     """Caption-level filters in the configured order."""
-    from filters.mature import MatureFilter
-    from filters.min_words import MinWordsFilter
-    from filters.profanity import ProfanityFilter, read_decisions
-    from filters.templates import TemplateFilter
+    from covr_datagen.filters.mature import MatureFilter
+    from covr_datagen.filters.min_words import MinWordsFilter
+    from covr_datagen.filters.profanity import ProfanityFilter, read_decisions
+    from covr_datagen.filters.templates import TemplateFilter
 
     decisions = read_decisions(cfg.profanity_decisions) if cfg.profanity_decisions else None
     makers = {
@@ -29,9 +29,9 @@ def caption_filters(cfg: CaptionFilterConfig) -> list[Filter]:
 
 def cheap_pair_filters(cfg: PairFilterConfig) -> list[Filter]:
     """Pair-level filters that need no embeddings (run before the similarity step)."""
-    from filters.digits import DigitFilter
-    from filters.function_words import FunctionWordFilter
-    from filters.vocabulary import OutOfVocabularyFilter
+    from covr_datagen.filters.digits import DigitFilter
+    from covr_datagen.filters.function_words import FunctionWordFilter
+    from covr_datagen.filters.vocabulary import OutOfVocabularyFilter
 
     makers = {
         "digit": lambda: DigitFilter(),
@@ -43,7 +43,7 @@ def cheap_pair_filters(cfg: PairFilterConfig) -> list[Filter]:
 
 def similarity_filter(cfg: PairFilterConfig) -> Filter | None:
     """The similarity band filter, or ``None`` when disabled."""
-    from filters.similarity import SimilarityBandFilter
+    from covr_datagen.filters.similarity import SimilarityBandFilter
 
     if "similarity" not in cfg.enabled:
         return None

@@ -1,6 +1,6 @@
-"""Table schemas (pyarrow) shared by every stage: see :mod:`schemas.tables`."""
+"""Table schemas (pyarrow) shared by every stage: see :mod:`covr_datagen.schemas.tables`."""
 
-from schemas.tables import (  # noqa: F401
+from covr_datagen.schemas.tables import (  # noqa: F401
     ALL_TABLES,
     CAPTION_PAIRS,
     CAPTIONS,

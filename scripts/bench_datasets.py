@@ -22,11 +22,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.products.export import export_covr_csv
-from pipeline.products.report import write_report
-from pipeline.products.variants import write_variants
-from pipeline.rundir import RunDir
-from schemas import TRIPLETS
+from covr_datagen.pipeline.core.rundir import RunDir
+from covr_datagen.pipeline.products.export import export_covr_csv
+from covr_datagen.pipeline.products.report import write_report
+from covr_datagen.pipeline.products.variants import write_variants
+from covr_datagen.schemas import TRIPLETS
 
 WORDS = np.array(["cat", "dog", "red", "blue", "car", "bus", "sea", "sky", "man", "woman"])
 CATEGORIES = np.array(["Nature", "Animals", "Travel", "Food", "City", "Sports", "People", "Business"])

@@ -14,7 +14,7 @@ keyframe every ``--gop`` frames) and measures:
 4. ``stage``: the real ``media_embed`` stage through ``run_stages`` (Beam DirectRunner, cold
    cache), with the best batch size, the most workers and the first frame rule;
 5. ``frame_scores`` (``--score-frames N``, text-tower encoders): the extra work per target video
-   of per-frame ``scores`` (pipeline.stages.frame_scores): decode the N sampled frames + prepare
+   of per-frame ``scores`` (covr_datagen.pipeline.stages.frame_scores): decode the N sampled frames + prepare
    in a pool of the most workers, then per video embed its N frames and one modification text.
 
 Paper: ~135k videos in 3 h on one RTX A6000 = ~12.5 videos/s.
@@ -44,7 +44,7 @@ CAPTIONS = ["a red car on a road", "a blue car on a road", "green trees in a qui
 
 
 def _write_one(args) -> str:
-    from pipeline.devtools.synthetic_media import clip_frames, write_mp4
+    from covr_datagen.pipeline.devtools.synthetic_media import clip_frames, write_mp4
 
     path, caption, seconds, fps, gop = args
     frames = clip_frames(caption, n_frames=int(seconds * fps), height=336, width=596)
@@ -64,7 +64,7 @@ def bench_decode(paths: list[str], prepare, workers: int, frame: str = "middle",
                  check_stream: bool = True) -> tuple[float, list[np.ndarray]]:
     """Videos/s of frame decode (rule ``frame``, stream check on or off) + prepare with
     ``workers`` threads."""
-    from pipeline.media.frames import read_video_frame
+    from covr_datagen.pipeline.media.frames import read_video_frame
 
     def one(path):
         return prepare(read_video_frame(path, frame, check_stream)[0])
@@ -99,7 +99,7 @@ def bench_embed(encoder, frames: list[np.ndarray], batch: int, device: str,
 def bench_overlap(paths: list[str], encoder, batch: int, workers: int, frame: str = "middle"
                   ) -> float:
     """Videos/s with decode threads and encoder batches running concurrently."""
-    from pipeline.media.frames import read_video_frame
+    from covr_datagen.pipeline.media.frames import read_video_frame
 
     def one(path):
         return encoder.prepare(read_video_frame(path, frame)[0])
@@ -120,7 +120,7 @@ def bench_overlap(paths: list[str], encoder, batch: int, workers: int, frame: st
 def bench_frame_scores(paths: list[str], encoder, n: int, workers: int) -> dict:
     """Seconds per video of per-frame scores: sampled-frame decode (threads) and the per-target
     encode of ``n`` frames plus one text, as ``ScoreTarget`` does."""
-    from pipeline.media.frames import read_sampled_frames
+    from covr_datagen.pipeline.media.frames import read_sampled_frames
 
     def one(path):
         return [encoder.prepare(f) for f in read_sampled_frames(path, n)[0]]
@@ -142,12 +142,12 @@ def bench_frame_scores(paths: list[str], encoder, n: int, workers: int) -> dict:
 def bench_stage(root: Path, paths: list[str], encoder: str, device: str, batch: int,
                 workers: int, frame: str = "middle") -> dict:
     """The real media_embed stage (cold cache) over the clips; videos/s and its manifest entry."""
-    from pipeline.config import Config
-    from pipeline.core.stage import RunFacts
-    from pipeline.run.stage_runner import run_stages
-    from pipeline.rundir import RunDir
-    from pipeline.stages.media_embed import MediaEmbedStage
-    from schemas import CAPTION_PAIRS, RECORDS, conform
+    from covr_datagen.pipeline.config import Config
+    from covr_datagen.pipeline.core.rundir import RunDir
+    from covr_datagen.pipeline.core.stage import RunFacts
+    from covr_datagen.pipeline.run.stage_runner import run_stages
+    from covr_datagen.pipeline.stages.media_embed import MediaEmbedStage
+    from covr_datagen.schemas import CAPTION_PAIRS, RECORDS, conform
 
     def write_table(folder: Path, rows: list[dict], schema) -> None:
         import pyarrow as pa
@@ -207,8 +207,8 @@ def main() -> None:
 
     import torch
 
-    from pipeline.media.encoders import MediaEncoderSpec
-    from pipeline.media.frames import check_frame_rule
+    from covr_datagen.pipeline.media.encoders import MediaEncoderSpec
+    from covr_datagen.pipeline.media.frames import check_frame_rule
 
     batches = [int(b) for b in args.batch_sizes.split(",")]
     workers = [int(w) for w in args.workers.split(",")]

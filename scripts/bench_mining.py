@@ -4,7 +4,7 @@ For each size: generate the corpus (:mod:`pipeline.devtools.synth`, cached by si
 ``covr-datagen build --until pair_filters`` with ``--mining exact`` in each runner mode
 (``direct``: default DirectRunner; ``workers2``: ``--workers 2``; ``dask2``: ``--runner DaskRunner``
 on a dask scheduler and two single-threaded ``dask worker`` processes started on 127.0.0.1 for
-the build, :mod:`pipeline.run.local_dask`), and ``--mining faiss --until mine`` for the sizes in
+the build, :mod:`covr_datagen.pipeline.run.local_dask`), and ``--mining faiss --until mine`` for the sizes in
 ``--faiss-sizes``. Each build is a subprocess; its wall time and the peak resident memory of its
 whole process tree (sum of RSS over the process and all descendants, and for ``dask2`` the
 scheduler's and workers', polled every 0.2 s) are recorded together with the manifest's
@@ -33,13 +33,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from pipeline.devtools.synth import SynthConfig, generate_captions, write_corpus  # noqa: E402
-from pipeline.rundir import RunDir  # noqa: E402
+from covr_datagen.pipeline.core.rundir import RunDir  # noqa: E402
+from covr_datagen.pipeline.devtools.synth import SynthConfig, generate_captions, write_corpus  # noqa: E402
 
 MODES = {"direct": [], "workers2": ["--workers", "2"], "dask2": ["--runner", "DaskRunner"]}
 #: modes that run on a local dask cluster of this many worker processes
@@ -155,7 +153,7 @@ def bench_one(size: int, label: str, method: str, until: str, extra: list[str],
     with contextlib.ExitStack() as stack:
         also: tuple[int, ...] = ()
         if mode in DASK_WORKERS:
-            from pipeline.run.local_dask import local_dask_cluster
+            from covr_datagen.pipeline.run.local_dask import local_dask_cluster
 
             cluster = stack.enter_context(local_dask_cluster(workdir / f"dask_{size}_{label}",
                                                              DASK_WORKERS[mode]))
@@ -175,7 +173,7 @@ def bench_one(size: int, label: str, method: str, until: str, extra: list[str],
 
 def exact_pair_codes(tokens: list[list[str]]) -> np.ndarray:
     """All one-word pairs ``i * n + j`` (``i < j``) by masked-key grouping (no hot-key cap)."""
-    from pipeline.mining.masked_keys import WordIds, masked_keys
+    from covr_datagen.pipeline.mining.masked_keys import WordIds, masked_keys
 
     n = len(tokens)
     keys, cap, _ = masked_keys(tokens, WordIds())
@@ -199,7 +197,7 @@ def gpu_knn(size: int, k: int, model_dir: str, seed_csv: str, batch: int = 1024)
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from pipeline.text.normalize import normalize
+    from covr_datagen.pipeline.text.normalize import normalize
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)

@@ -18,8 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 SHAPES = {  # LLaMA-7B: 32 layers, 4096 hidden, 11008 MLP, 32 heads, 32k vocab
     "7b": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
                num_attention_heads=32, num_key_value_heads=32, vocab_size=32000),
@@ -61,7 +59,7 @@ def bench_lora(model, device: str, batch: int, seq: int, steps: int) -> dict:
     import torch
     from peft import get_peft_model
 
-    from mtg_llm.train import TrainArgs, lora_config
+    from covr_datagen.mtg_llm.train import TrainArgs, lora_config
 
     peft_model = get_peft_model(model, lora_config(TrainArgs(base_model="", out=""), model))
     params = [p for p in peft_model.parameters() if p.requires_grad]
@@ -93,7 +91,7 @@ def bench_lora(model, device: str, batch: int, seq: int, steps: int) -> dict:
 def bench_generate(model, tokenizer, pairs, batch_sizes, new_tokens: int, repeats: int,
                    cache: str = "dynamic", partial: Path | None = None) -> list:
     """Pairs/s and new tokens/s of ``HFEngine.generate`` at each batch size."""
-    from mtg_llm.engines.hf import HFEngine
+    from covr_datagen.mtg_llm.engines.hf import HFEngine
 
     engine = HFEngine("random-7b-shape", top_k=200, temperature=0.8, max_new_tokens=new_tokens,
                       min_new_tokens=new_tokens, seed=0,
@@ -136,8 +134,8 @@ def bench_generate(model, tokenizer, pairs, batch_sizes, new_tokens: int, repeat
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from mtg_llm.data import load_builtin_examples
-    from pipeline.devtools.tiny_llm import tokenizer_corpus, train_tokenizer
+    from covr_datagen.mtg_llm.data import load_builtin_examples
+    from covr_datagen.pipeline.devtools.tiny_llm import tokenizer_corpus, train_tokenizer
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--shape", choices=sorted(SHAPES), default="7b")

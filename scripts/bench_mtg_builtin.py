@@ -18,16 +18,14 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from mtg_llm.data import load_builtin_examples
-    from mtg_llm.engines import make_engine
-    from mtg_llm.pairs import EditPair
-    from pipeline.config import MtgConfig
+    from covr_datagen.mtg_llm.data import load_builtin_examples
+    from covr_datagen.mtg_llm.engines import make_engine
+    from covr_datagen.mtg_llm.pairs import EditPair
+    from covr_datagen.pipeline.config import MtgConfig
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16, 32, 64])

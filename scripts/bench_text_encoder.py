@@ -26,10 +26,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from pipeline.config import Config  # noqa: E402
-from pipeline.text.encoders import TextEncoder  # noqa: E402
+from covr_datagen.pipeline.config import Config  # noqa: E402
+from covr_datagen.pipeline.text.encoders import TextEncoder  # noqa: E402
 
 
 def load_pairs(run: Path, max_pairs: int, seed: int) -> tuple[list[str], np.ndarray]:

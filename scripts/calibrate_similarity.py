@@ -24,18 +24,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from pipeline.config import DEFAULT_TEXT_ENCODER  # noqa: E402
-from pipeline.text.encoders import TextEncoder  # noqa: E402
+from covr_datagen.pipeline.config import DEFAULT_TEXT_ENCODER  # noqa: E402
+from covr_datagen.pipeline.text.encoders import TextEncoder  # noqa: E402
 
 DEFAULT_EXAMPLES = "/work/shared/data/paper_examples.json"
 PAPER_BAND = (0.6, 0.96)

@@ -26,8 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 PAPER_TABLE = "mtg_added_training_examples_table_A4"
 
 
@@ -41,7 +39,7 @@ def load_references(path: str) -> list[dict]:
 def edit_pair(caption1: str, caption2: str):
     """An EditPair with the differing words when the captions are a one-word pair; for other
     pairs (some paper examples) the words are left empty and the rules engine cannot answer."""
-    from mtg_llm.pairs import EditPair, pair_from_captions
+    from covr_datagen.mtg_llm.pairs import EditPair, pair_from_captions
 
     try:
         return pair_from_captions(caption1, caption2)
@@ -70,8 +68,8 @@ def metrics(rows: list[dict], texts: list[str], encoder) -> dict:
     """The metrics of the module docstring for ``texts`` (one per row of ``rows``)."""
     import numpy as np
 
-    from mtg_llm.concepts import is_removal, names_new_concept
-    from pipeline.text.normalize import tokenize
+    from covr_datagen.mtg_llm.concepts import is_removal, names_new_concept
+    from covr_datagen.pipeline.text.normalize import tokenize
 
     n = len(texts)
     words = [len(tokenize(t)) for t in texts]
@@ -91,11 +89,11 @@ def metrics(rows: list[dict], texts: list[str], encoder) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mtg_llm.engines import make_engine
-    from mtg_llm.models import DEFAULT_ADAPTER, resolve_adapter
-    from mtg_llm.train import read_validation_examples
-    from pipeline.config import DEFAULT_TEXT_ENCODER, MtgConfig, TextEncoderConfig
-    from pipeline.text.encoders import TextEncoderSpec
+    from covr_datagen.mtg_llm.engines import make_engine
+    from covr_datagen.mtg_llm.models import DEFAULT_ADAPTER, resolve_adapter
+    from covr_datagen.mtg_llm.train import read_validation_examples
+    from covr_datagen.pipeline.config import DEFAULT_TEXT_ENCODER, MtgConfig, TextEncoderConfig
+    from covr_datagen.pipeline.text.encoders import TextEncoderSpec
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--adapter", default=DEFAULT_ADAPTER, help="adapter folder or built-in name")
@@ -113,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="write the results as JSON here")
     args = ap.parse_args(argv)
 
-    from mtg_llm.models import adapter_base_model
+    from covr_datagen.mtg_llm.models import adapter_base_model
 
     adapter_dir = resolve_adapter(args.adapter)
     base = args.base_model or adapter_base_model(adapter_dir)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.devtools.tiny_clip import build_tiny_open_clip
+from covr_datagen.pipeline.devtools.tiny_clip import build_tiny_open_clip
 
 
 def main() -> None:

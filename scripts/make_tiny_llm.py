@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from pipeline.devtools.tiny_llm import make_tiny_llm  # noqa: E402
+from covr_datagen.pipeline.devtools.tiny_llm import make_tiny_llm  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

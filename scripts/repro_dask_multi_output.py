@@ -5,7 +5,8 @@ applied with ``.with_outputs('odd', main='main')``; each output has its own cons
 records what it receives in a file, and the DoFn counts its input with a Beam counter.
 
     .venv/bin/python scripts/repro_dask_multi_output.py            # Beam's DaskRunner
-    .venv/bin/python scripts/repro_dask_multi_output.py --runner pipeline.run.dask_runner.DaskRunner
+    FIXED=covr_datagen.pipeline.run.dask_runner.DaskRunner              # covr-datagen's
+    .venv/bin/python scripts/repro_dask_multi_output.py --runner $FIXED
 
 With Beam 2.77's ``apache_beam.runners.dask.dask_runner.DaskRunner`` (dask 2026.8) it prints
 that the ``odd`` consumer received all 10 elements of both outputs, that the ``main`` consumer

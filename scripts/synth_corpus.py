@@ -14,10 +14,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from pipeline.devtools.synth import SynthConfig, write_corpus  # noqa: E402
+from covr_datagen.pipeline.devtools.synth import SynthConfig, write_corpus  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -20,7 +20,7 @@ REPRODUCIBLE_YAML = "text_encoder:\n  dtype: float64\nmtg:\n  engine: rules\n"
 def reproducible_config():
     """Config whose embeddings are bit-identical across batchings (see TextEncoderConfig.dtype)
     and whose texts come from the rules engine (no model to load)."""
-    from pipeline.config import Config
+    from covr_datagen.pipeline.config import Config
 
     config = Config()
     config.text_encoder.dtype = "float64"
@@ -30,7 +30,7 @@ def reproducible_config():
 
 def write_table(folder: Path, rows: list[dict], schema: pa.Schema, name: str = "part-0.parquet") -> Path:
     """Write ``rows`` as one Parquet file of ``schema`` into ``folder``."""
-    from schemas import conform
+    from covr_datagen.schemas import conform
 
     folder.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist([conform(r, schema) for r in rows], schema=schema)
@@ -55,7 +55,7 @@ def triplet_row(pth1: str, pth2: str, **overrides) -> dict:
 def write_run(root: Path, tables: dict[str, tuple[list[dict], pa.Schema]],
               stages: list[dict] | None = None, config: dict | None = None):
     """A run directory holding hand-written tables and a hand-written manifest."""
-    from pipeline.rundir import RunDir
+    from covr_datagen.pipeline.core.rundir import RunDir
 
     run = RunDir(root)
     for name, (rows, schema) in tables.items():

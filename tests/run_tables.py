@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.rundir import RunDir
+from covr_datagen.pipeline.core.rundir import RunDir
 
 TABLES = ("records", "captions", "mined_pairs", "caption_pairs", "media_embeddings", "media_pairs",
           "triplets")

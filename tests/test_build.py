@@ -5,12 +5,12 @@ import json
 
 import pytest
 
-from pipeline.cli import main as cli_main
-from pipeline.commands.demo import demo_corpus_path
-from pipeline.config import Config
-from pipeline.run.build import BuildRequest, run_build
-from pipeline.rundir import RunDir
-from pipeline.text.normalize import one_word_difference, tokenize
+from covr_datagen.pipeline.cli import main as cli_main
+from covr_datagen.pipeline.commands.demo import demo_corpus_path
+from covr_datagen.pipeline.config import Config
+from covr_datagen.pipeline.core.rundir import RunDir
+from covr_datagen.pipeline.run.build import BuildRequest, run_build
+from covr_datagen.pipeline.text.normalize import one_word_difference, tokenize
 from tests.helpers import WEBVID_VAL
 
 CAPTION_STAGES = ["read", "caption_filters", "mine", "pair_filters"]
@@ -76,7 +76,7 @@ def test_demo_corpus_through_the_cli(tmp_path, capsys):
 
 def test_a_failing_stage_commits_nothing(tmp_path, monkeypatch):
     """A stage that crashes mid-run leaves no table, no checkpoint, and earlier stages intact."""
-    import filters.digits
+    from covr_datagen.filters.digits import DigitFilter
 
     run = RunDir(tmp_path / "run")
     req = BuildRequest(demo_corpus_path(), str(run.root), until="pair_filters")
@@ -86,7 +86,7 @@ def test_a_failing_stage_commits_nothing(tmp_path, monkeypatch):
     def boom(self, item):
         raise RuntimeError("simulated worker crash")
 
-    monkeypatch.setattr(filters.digits.DigitFilter, "check", boom)
+    monkeypatch.setattr(DigitFilter, "check", boom)
     with pytest.raises(Exception, match="simulated worker crash"):
         run_build(req, Config())
     assert not run.table("caption_pairs").exists()
@@ -117,7 +117,7 @@ def test_new_code_version_recomputes_every_stage(tmp_path, monkeypatch):
     req = BuildRequest(demo_corpus_path(), str(run.root), until="mine")
     run_build(req, Config())
     assert [r.skipped for r in run_build(req, Config())] == [True, True, True]
-    monkeypatch.setattr("pipeline.run.stage_runner.code_version", lambda: "999.0")
+    monkeypatch.setattr("covr_datagen.pipeline.run.stage_runner.code_version", lambda: "999.0")
     assert [r.skipped for r in run_build(req, Config())] == [False, False, False]
 
 

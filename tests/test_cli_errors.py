@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from pipeline.cli import main as cli_main
+from covr_datagen.pipeline.cli import main as cli_main
 
 WEBVID = "videoid,contentUrl,duration,page_dir,name\n" + "".join(
     f"{i},http://x/{i}.mp4,PT10S,p,A {color} car on a road\n"
@@ -79,7 +79,7 @@ def test_bad_paths_are_one_line(tmp_path, corpus, capsys, monkeypatch):
 
     import builtins
 
-    import pipeline.corpus.layout as readers
+    import covr_datagen.pipeline.corpus.layout as readers
 
     def denied(path, *args, **kwargs):
         if str(path) == str(corpus):
@@ -109,8 +109,8 @@ def test_a_wrong_format_stops_the_build_after_read(tmp_path, corpus, capsys, fmt
 
 
 def test_nearly_empty_reads_are_refused_and_small_losses_are_not():
-    from pipeline.run.stage_runner import StageReport
-    from pipeline.stages.read import refuse_empty_read
+    from covr_datagen.pipeline.run.stage_runner import StageReport
+    from covr_datagen.pipeline.stages.read import refuse_empty_read
 
     def report(kept, dropped, name="read"):
         return StageReport(name, kept + dropped, kept, {"bad_json": dropped} if dropped else {},

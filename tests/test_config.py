@@ -3,9 +3,9 @@
 import pytest
 import yaml
 
-from pipeline.cli import main as cli_main
-from pipeline.config import Config, load_config, validate_config
-from pipeline.run.build import BuildRequest, run_build
+from covr_datagen.pipeline.cli import main as cli_main
+from covr_datagen.pipeline.config import Config, load_config, validate_config
+from covr_datagen.pipeline.run.build import BuildRequest, run_build
 
 
 def test_the_defaults_and_the_printed_config_are_valid(tmp_path, capsys):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.rundir import RunDir
+from covr_datagen.pipeline.core.rundir import RunDir
 from tests.helpers import REPRODUCIBLE_YAML
 
 REPO = Path(__file__).resolve().parents[1]

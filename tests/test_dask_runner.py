@@ -24,11 +24,11 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from distributed import Client
 
-from pipeline.commands.demo import demo_corpus_path
-from pipeline.run.build import BuildRequest, run_build
-from pipeline.run.local_dask import local_dask_cluster
-from pipeline.run.runner_options import DASK_RUNNER
-from pipeline.rundir import RunDir
+from covr_datagen.pipeline.commands.demo import demo_corpus_path
+from covr_datagen.pipeline.core.rundir import RunDir
+from covr_datagen.pipeline.run.build import BuildRequest, run_build
+from covr_datagen.pipeline.run.local_dask import local_dask_cluster
+from covr_datagen.pipeline.run.runner_options import DASK_RUNNER
 from tests.helpers import REPRODUCIBLE_YAML, reproducible_config
 from tests.run_tables import assert_same_tables, stage_counts
 
@@ -91,7 +91,7 @@ def _dask_build(out: Path, cluster, *extra: str, **popen) -> subprocess.Popen:
     config = out.parent / f"{out.name}-config.yaml"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(REPRODUCIBLE_YAML)
-    cmd = [sys.executable, "-m", "pipeline.cli", "build", "--corpus", demo_corpus_path(),
+    cmd = [sys.executable, "-m", "covr_datagen.pipeline.cli", "build", "--corpus", demo_corpus_path(),
            "--format", "webvid", "--out", str(out), "--corpus-name", "corpus", "--config",
            str(config), "--runner", "DaskRunner", "--dask_client_address", cluster.address, *extra]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

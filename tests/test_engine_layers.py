@@ -8,20 +8,20 @@ from pathlib import Path
 import apache_beam as beam
 import pytest
 
-from filters.base import Drop
-from pipeline.config import Config
-from pipeline.core.accounting import KEPT, REJECTS_TAG, CountInput, Drops, counter
-from pipeline.core.models import SharedModel
-from pipeline.core.stage import RunFacts, Stage
-from pipeline.run.stage_runner import run_stages
-from pipeline.rundir import RunDir
-from schemas import REJECTS
+from covr_datagen.filters.base import Drop
+from covr_datagen.pipeline.config import Config
+from covr_datagen.pipeline.core.accounting import KEPT, REJECTS_TAG, CountInput, Drops, counter
+from covr_datagen.pipeline.core.models import SharedModel
+from covr_datagen.pipeline.core.rundir import RunDir
+from covr_datagen.pipeline.core.stage import RunFacts, Stage
+from covr_datagen.pipeline.run.stage_runner import run_stages
+from covr_datagen.schemas import REJECTS
 
 ROOT = Path(__file__).resolve().parents[1]
 #: packages below the stage layer, and what they must not import
 LOWER = ["pipeline/config.py", "pipeline/core", "pipeline/corpus", "pipeline/text",
          "pipeline/mining", "pipeline/media", "filters", "mtg_llm"]
-UPPER = ("pipeline.stages", "pipeline.run", "pipeline.commands", "pipeline.cli")
+UPPER = tuple(f"covr_datagen.pipeline.{name}" for name in ("stages", "run", "commands", "cli"))
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -73,7 +73,7 @@ class DroppingStage(Stage):
     def build(self, p, ctx):
         import pyarrow as pa
 
-        from pipeline.core.tables import WriteRejects, WriteTable
+        from covr_datagen.pipeline.core.tables import WriteRejects, WriteTable
 
         # input: 1..6 once each, plus element 0 standing for 12 items (10 capped + 2 quiet)
         items = (p | beam.Create(range(7)) | beam.ParDo(CountInput(self.name))
@@ -155,9 +155,9 @@ def test_a_shared_model_loads_once_per_process_for_every_copy_of_a_dofn():
 
 
 def test_every_model_spec_names_itself_and_loads():
-    from mtg_llm.engines.spec import EngineSpec
-    from pipeline.media.encoders import MediaEncoderSpec, PixelEncoder
-    from pipeline.text.encoders import TextEncoderSpec
+    from covr_datagen.mtg_llm.engines.spec import EngineSpec
+    from covr_datagen.pipeline.media.encoders import MediaEncoderSpec, PixelEncoder
+    from covr_datagen.pipeline.text.encoders import TextEncoderSpec
 
     config = Config()
     config.mtg.engine = "rules"

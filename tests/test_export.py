@@ -11,11 +11,11 @@ import pyarrow.dataset as pads
 import pytest
 import yaml
 
-from pipeline.cli import main as cli_main
-from pipeline.products.export import COVR_COLUMNS, export_covr_csv
-from pipeline.products.heldout import parse_split
-from pipeline.products.trainer_ids import id_problem, id_problems, renumbered_ids, trainer_int
-from schemas import RECORDS, TRIPLETS
+from covr_datagen.pipeline.cli import main as cli_main
+from covr_datagen.pipeline.products.export import COVR_COLUMNS, export_covr_csv
+from covr_datagen.pipeline.products.heldout import parse_split
+from covr_datagen.pipeline.products.trainer_ids import id_problem, id_problems, renumbered_ids, trainer_int
+from covr_datagen.schemas import RECORDS, TRIPLETS
 from tests.covr_trainer import id2int
 from tests.helpers import triplet_row, write_run
 
@@ -240,12 +240,12 @@ def test_stage_triplets_load_with_datasets_and_pyarrow(tmp_path):
     """Triplets written by the real ``TripletStage`` (rules engine): both readers, the schema and
     the file metadata; then the export of them read back like the trainer."""
     datasets = pytest.importorskip("datasets")
-    from pipeline.config import Config, MtgConfig
-    from pipeline.core.stage import RunFacts
-    from pipeline.run.stage_runner import run_stages
-    from pipeline.rundir import RunDir
-    from pipeline.stages.triplets import TripletStage
-    from schemas import MEDIA_PAIRS
+    from covr_datagen.pipeline.config import Config, MtgConfig
+    from covr_datagen.pipeline.core.rundir import RunDir
+    from covr_datagen.pipeline.core.stage import RunFacts
+    from covr_datagen.pipeline.run.stage_runner import run_stages
+    from covr_datagen.pipeline.stages.triplets import TripletStage
+    from covr_datagen.schemas import MEDIA_PAIRS
     from tests.helpers import write_table
 
     run = RunDir(tmp_path / "run")

@@ -5,15 +5,15 @@ import csv
 
 import pytest
 
-from filters.base import Drop, Filter, apply_filters
-from filters.digits import DigitFilter
-from filters.mature import MatureFilter
-from filters.min_words import MinWordsFilter
-from filters.profanity import ProfanityFilter
-from filters.similarity import SimilarityBandFilter
-from filters.templates import TemplateFilter
-from filters.vocabulary import OutOfVocabularyFilter
-from pipeline.text.normalize import normalize, one_word_difference, tokenize
+from covr_datagen.filters.base import Drop, Filter, apply_filters
+from covr_datagen.filters.digits import DigitFilter
+from covr_datagen.filters.mature import MatureFilter
+from covr_datagen.filters.min_words import MinWordsFilter
+from covr_datagen.filters.profanity import ProfanityFilter
+from covr_datagen.filters.similarity import SimilarityBandFilter
+from covr_datagen.filters.templates import TemplateFilter
+from covr_datagen.filters.vocabulary import OutOfVocabularyFilter
+from covr_datagen.pipeline.text.normalize import normalize, one_word_difference, tokenize
 from tests.helpers import WEBVID_VAL
 
 
@@ -190,8 +190,8 @@ def test_similarity_band_is_inclusive_at_both_ends():
 def test_similarity_band_defaults_come_from_the_config_only():
     """Regression (issue 17.3): the filter had its own defaults (0.6) that disagreed with the
     config's (0.50), and an encoder fallback only a test used."""
-    from pipeline.config import PairFilterConfig
-    from pipeline.filter_sets import similarity_filter
+    from covr_datagen.pipeline.config import PairFilterConfig
+    from covr_datagen.pipeline.filter_sets import similarity_filter
 
     with pytest.raises(TypeError):
         SimilarityBandFilter()  # no defaults of its own

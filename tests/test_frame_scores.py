@@ -1,4 +1,4 @@
-"""Per-frame ``scores`` (pipeline.stages.frame_scores): CoVR's frame sampling, the real triplets
+"""Per-frame ``scores`` (covr_datagen.pipeline.stages.frame_scores): CoVR's frame sampling, the real triplets
 stage with a tiny random open-clip model on synthetic clips, the pixels encoder, and resumes."""
 
 from __future__ import annotations
@@ -8,15 +8,15 @@ import ast
 import numpy as np
 import pytest
 
-from pipeline.config import Config
-from pipeline.core.stage import RunFacts
-from pipeline.devtools.synthetic_media import clip_frames, write_mp4
-from pipeline.media.frames import read_sampled_frames, sample_frame_indices
-from pipeline.products.export import export_covr_csv
-from pipeline.run.stage_runner import run_stages
-from pipeline.rundir import RunDir
-from pipeline.stages.triplets import TripletStage
-from schemas import MEDIA_PAIRS, RECORDS
+from covr_datagen.pipeline.config import Config
+from covr_datagen.pipeline.core.rundir import RunDir
+from covr_datagen.pipeline.core.stage import RunFacts
+from covr_datagen.pipeline.devtools.synthetic_media import clip_frames, write_mp4
+from covr_datagen.pipeline.media.frames import read_sampled_frames, sample_frame_indices
+from covr_datagen.pipeline.products.export import export_covr_csv
+from covr_datagen.pipeline.run.stage_runner import run_stages
+from covr_datagen.pipeline.stages.triplets import TripletStage
+from covr_datagen.schemas import MEDIA_PAIRS, RECORDS
 from tests.covr_trainer import fake_embeddings, read_like_trainer
 from tests.helpers import write_table
 
@@ -90,8 +90,8 @@ def scoring_facts(report) -> dict:
 
 
 def test_open_clip_scores_every_sampled_target_frame(scored_run, tmp_path):
-    from pipeline.devtools.tiny_clip import build_tiny_open_clip
-    from pipeline.media.encoders import MediaEncoderSpec
+    from covr_datagen.pipeline.devtools.tiny_clip import build_tiny_open_clip
+    from covr_datagen.pipeline.media.encoders import MediaEncoderSpec
 
     run, config, media = scored_run
     config.media.encoder = build_tiny_open_clip(tmp_path / "clip")

@@ -5,11 +5,11 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from filters.function_words import FUNCTION_WORDS, FunctionWordFilter
-from pipeline.cli import main as cli_main
-from pipeline.config import PairFilterConfig
-from pipeline.filter_sets import cheap_pair_filters
-from pipeline.text.normalize import one_word_difference, tokenize
+from covr_datagen.filters.function_words import FUNCTION_WORDS, FunctionWordFilter
+from covr_datagen.pipeline.cli import main as cli_main
+from covr_datagen.pipeline.config import PairFilterConfig
+from covr_datagen.pipeline.filter_sets import cheap_pair_filters
+from covr_datagen.pipeline.text.normalize import one_word_difference, tokenize
 
 # the pairs of the issue, seen on real Conceptual Captions ("film" -> "at" and so on)
 MEANINGLESS = [("Actor attends film premiere", "Actor attends at premiere"),

@@ -5,7 +5,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.core.grouping import GroupByKeyInBuckets, key_bucket
+from covr_datagen.pipeline.core.grouping import GroupByKeyInBuckets, key_bucket
 
 
 def _sorted_groups(kv):

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.mining.knn import OneWordPrecheck, build_index, candidate_pairs
-from pipeline.text.normalize import one_word_difference
+from covr_datagen.pipeline.mining.knn import OneWordPrecheck, build_index, candidate_pairs
+from covr_datagen.pipeline.text.normalize import one_word_difference
 
 
 def test_candidate_pairs_are_distinct_unordered_and_skip_self_and_missing():

@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from pipeline.cli import main as cli_main
-from pipeline.commands.demo import demo_corpus_path
-from pipeline.devtools.synthetic_media import write_synthetic_media
-from pipeline.rundir import RunDir
+from covr_datagen.pipeline.cli import main as cli_main
+from covr_datagen.pipeline.commands.demo import demo_corpus_path
+from covr_datagen.pipeline.core.rundir import RunDir
+from covr_datagen.pipeline.devtools.synthetic_media import write_synthetic_media
 
 
 def _build(out, *extra: str) -> dict:

@@ -8,20 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Config
-from pipeline.core.stage import RunFacts
-from pipeline.devtools.synthetic_media import (
+from covr_datagen.pipeline.config import Config
+from covr_datagen.pipeline.core.rundir import RunDir
+from covr_datagen.pipeline.core.stage import RunFacts
+from covr_datagen.pipeline.devtools.synthetic_media import (
     caption_image,
     clip_frames,
     overwrite_bytes,
     write_jpg,
     write_mp4,
 )
-from pipeline.run.stage_runner import run_stages
-from pipeline.rundir import RunDir
-from pipeline.stages.media_embed import MediaEmbedStage
-from pipeline.stages.media_pairs import MediaPairStage, media_stages
-from schemas import CAPTION_PAIRS, RECORDS
+from covr_datagen.pipeline.run.stage_runner import run_stages
+from covr_datagen.pipeline.stages.media_embed import MediaEmbedStage
+from covr_datagen.pipeline.stages.media_pairs import MediaPairStage, media_stages
+from covr_datagen.schemas import CAPTION_PAIRS, RECORDS
 from tests.helpers import write_table
 
 RED, BLUE, TREE = "a red car on a road", "a blue car on a road", "green trees in a quiet park"
@@ -151,7 +151,7 @@ def test_a_partly_overwritten_clip_is_a_corrupt_video_reject(video_corpus):
 def test_keyframe_rule_records_its_frame_and_keeps_its_own_cache(video_corpus, tmp_path):
     import decord
 
-    from pipeline.media.frames import nearest_keyframe
+    from covr_datagen.pipeline.media.frames import nearest_keyframe
 
     run, config = video_corpus
     _run(run, config, stages=[MediaEmbedStage()])  # middle frames fill the cache first
@@ -201,7 +201,7 @@ def test_no_media_mode_is_seeded_and_null(video_corpus):
 
 
 def test_images_with_tiny_open_clip(tmp_path):
-    from pipeline.devtools.tiny_clip import build_tiny_open_clip
+    from covr_datagen.pipeline.devtools.tiny_clip import build_tiny_open_clip
 
     media = tmp_path / "imgs"
     write_jpg(str(media / "i1.jpg"), caption_image(RED, 48, 64))

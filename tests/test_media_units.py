@@ -6,24 +6,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.devtools.synthetic_media import (
+from covr_datagen.pipeline.devtools.synthetic_media import (
     caption_image,
     clip_frames,
     overwrite_bytes,
     write_jpg,
     write_mp4,
 )
-from pipeline.media.cache import EmbeddingCache, model_key
-from pipeline.media.encoders import MediaEncoderSpec, PixelEncoder
-from pipeline.media.frames import (
+from covr_datagen.pipeline.media.cache import EmbeddingCache, model_key
+from covr_datagen.pipeline.media.encoders import MediaEncoderSpec, PixelEncoder
+from covr_datagen.pipeline.media.frames import (
     MediaError,
     check_video_stream,
     nearest_keyframe,
     read_image,
     read_video_frame,
 )
-from pipeline.media.resolve import resolve_media_path
-from pipeline.media.topk import capped, seeded_pairs, top_k_pairs
+from covr_datagen.pipeline.media.resolve import resolve_media_path
+from covr_datagen.pipeline.media.topk import capped, seeded_pairs, top_k_pairs
 
 
 def _mean_abs(a: np.ndarray, b: np.ndarray) -> float:
@@ -165,7 +165,7 @@ def test_encoder_specs_are_validated():
 
 @pytest.fixture(scope="module")
 def tiny_clip_spec(tmp_path_factory) -> str:
-    from pipeline.devtools.tiny_clip import build_tiny_open_clip
+    from covr_datagen.pipeline.devtools.tiny_clip import build_tiny_open_clip
 
     return build_tiny_open_clip(tmp_path_factory.mktemp("tiny_clip"))
 

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.corpus.metadata import (
+from covr_datagen.pipeline.corpus.metadata import (
     MetadataIndex,
     bare_id,
     load_metadata,
@@ -14,7 +14,7 @@ from pipeline.corpus.metadata import (
     parse_categories,
     parse_flag,
 )
-from schemas import MEDIA_METADATA
+from covr_datagen.schemas import MEDIA_METADATA
 
 CLEANVID_MAP = """id,description,duration,aspectratio,videourl,author,categories,framerate,r18
 1001,"A dog, running

@@ -6,14 +6,14 @@ from itertools import combinations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.config import Config
-from pipeline.core.stage import RunFacts
-from pipeline.mining.knn import SearchAndPair
-from pipeline.run.stage_runner import run_stages
-from pipeline.rundir import RunDir
-from pipeline.stages.mine import MiningStage
-from pipeline.text.normalize import caption_id, normalize, one_word_difference
-from schemas import CAPTIONS
+from covr_datagen.pipeline.config import Config
+from covr_datagen.pipeline.core.rundir import RunDir
+from covr_datagen.pipeline.core.stage import RunFacts
+from covr_datagen.pipeline.mining.knn import SearchAndPair
+from covr_datagen.pipeline.run.stage_runner import run_stages
+from covr_datagen.pipeline.stages.mine import MiningStage
+from covr_datagen.pipeline.text.normalize import caption_id, normalize, one_word_difference
+from covr_datagen.schemas import CAPTIONS
 from tests.helpers import write_table
 
 

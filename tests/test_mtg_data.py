@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from mtg_llm.data import deduplicate, load_builtin_examples, load_jsonl, load_training_set
+from covr_datagen.mtg_llm.data import deduplicate, load_builtin_examples, load_jsonl, load_training_set
 
 
 def _write(path, rows):

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from mtg_llm.concepts import REMOVAL_VERBS, is_inflection
-from pipeline.text.normalize import normalize, one_word_difference, tokenize
+from covr_datagen.mtg_llm.concepts import REMOVAL_VERBS, is_inflection
+from covr_datagen.pipeline.text.normalize import normalize, one_word_difference, tokenize
 
 DATA = Path(__file__).resolve().parent.parent / "mtg_llm" / "data" / "mtg_edits.jsonl"
 CARD = Path(__file__).resolve().parent.parent / "docs" / "MTG_DATA.md"

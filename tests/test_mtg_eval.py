@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mtg_llm.concepts import is_inflection, is_removal, names_new_concept, new_words
+from covr_datagen.mtg_llm.concepts import is_inflection, is_removal, names_new_concept, new_words
 
 
 def load_eval_script():
@@ -42,8 +42,8 @@ def test_removal_texts():
 
 def test_metrics_of_a_small_set():
     module = load_eval_script()
-    from pipeline.config import TextEncoderConfig
-    from pipeline.text.encoders import TextEncoderSpec
+    from covr_datagen.pipeline.config import TextEncoderConfig
+    from covr_datagen.pipeline.text.encoders import TextEncoderSpec
 
     rows = [{"caption1": "Dog on the beach", "caption2": "Horse on the beach",
              "edit": "Turn the dog into a horse"},

@@ -2,8 +2,8 @@
 
 import pytest
 
-from filters.degenerate import DegenerateTextFilter
-from filters.sentiment import NegativeSentimentFilter
+from covr_datagen.filters.degenerate import DegenerateTextFilter
+from covr_datagen.filters.sentiment import NegativeSentimentFilter
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mtg_llm import models
-from mtg_llm.models import (
+from covr_datagen.mtg_llm import models
+from covr_datagen.mtg_llm.models import (
     BuiltinModel,
     adapter_option,
     build_once,
@@ -157,7 +157,7 @@ def test_builtin_model_converts_once_to_an_equivalent_safetensors_folder(smollm2
 
 @pytest.mark.slow
 def test_short_real_training_run_on_the_builtin_model(smollm2, tmp_path):
-    from pipeline.cli import main as cli_main
+    from covr_datagen.pipeline.cli import main as cli_main
 
     cache, _ = smollm2
     out = tmp_path / "adapter"
@@ -178,12 +178,12 @@ def test_short_real_training_run_on_the_builtin_model(smollm2, tmp_path):
 def test_engine_defaults_name_the_builtin_model_and_adapter():
     """hf with the built-in model and the shipped adapter is the default engine; rules is one
     option away."""
-    from mtg_llm.engines import make_engine
-    from mtg_llm.engines.hf import HFEngine
-    from mtg_llm.engines.rules import RulesEngine
-    from pipeline.cli import make_parser
-    from pipeline.commands.build import config_from_args
-    from pipeline.config import MtgConfig
+    from covr_datagen.mtg_llm.engines import make_engine
+    from covr_datagen.mtg_llm.engines.hf import HFEngine
+    from covr_datagen.mtg_llm.engines.rules import RulesEngine
+    from covr_datagen.pipeline.cli import make_parser
+    from covr_datagen.pipeline.commands.build import config_from_args
+    from covr_datagen.pipeline.config import MtgConfig
 
     assert isinstance(make_engine(MtgConfig(engine="rules")), RulesEngine)
     engine = make_engine(MtgConfig())  # built, not set up: nothing is loaded here

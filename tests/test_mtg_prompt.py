@@ -1,6 +1,6 @@
 """Prompt format (CoVR-2 Sec. 3.1) and completion parsing."""
 
-from mtg_llm.prompt import format_example, format_prompt, parse_completion
+from covr_datagen.mtg_llm.prompt import format_example, format_prompt, parse_completion
 
 
 def test_prompt_is_the_papers_format():

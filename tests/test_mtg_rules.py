@@ -4,10 +4,10 @@ import re
 
 import pytest
 
-from mtg_llm.engines import make_engine
-from mtg_llm.engines.rules import TEMPLATES, RulesEngine
-from mtg_llm.pairs import EditPair, pair_from_captions
-from pipeline.config import MtgConfig
+from covr_datagen.mtg_llm.engines import make_engine
+from covr_datagen.mtg_llm.engines.rules import TEMPLATES, RulesEngine
+from covr_datagen.mtg_llm.pairs import EditPair, pair_from_captions
+from covr_datagen.pipeline.config import MtgConfig
 
 #: which template produced a Table A.11 rule-based text, read from its wording alone
 _SHAPES = [
@@ -81,7 +81,7 @@ def test_pair_from_captions_requires_one_word_difference():
 def test_cli_generate_on_a_csv(tmp_path):
     import csv
 
-    from pipeline.cli import main
+    from covr_datagen.pipeline.cli import main
 
     src = tmp_path / "pairs.csv"
     src.write_text("txt1,txt2\nDandelion field,Rice field\nBlack bird,black bear\n")

@@ -5,12 +5,12 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from mtg_llm.concepts import new_words
-from mtg_llm.data import MtgExample
-from mtg_llm.engines.hf import HFEngine
-from mtg_llm.train import IGNORE, TrainArgs, encode_example, train
-from pipeline.cli import main as cli_main
-from pipeline.devtools.tiny_llm import make_tiny_llm
+from covr_datagen.mtg_llm.concepts import new_words
+from covr_datagen.mtg_llm.data import MtgExample
+from covr_datagen.mtg_llm.engines.hf import HFEngine
+from covr_datagen.mtg_llm.train import IGNORE, TrainArgs, encode_example, train
+from covr_datagen.pipeline.cli import main as cli_main
+from covr_datagen.pipeline.devtools.tiny_llm import make_tiny_llm
 
 PAIRS = [("Dog running on the beach", "Horse running on the beach"),
          ("Red car parked on the street", "Blue car parked on the street"),

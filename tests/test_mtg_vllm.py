@@ -9,10 +9,10 @@ from typing import Iterator
 
 import pytest
 
-from mtg_llm.engines import make_engine
-from mtg_llm.engines.vllm import VLLMEngine, completions_url
-from pipeline.config import MtgConfig
-from pipeline.rundir import RunDir
+from covr_datagen.mtg_llm.engines import make_engine
+from covr_datagen.mtg_llm.engines.vllm import VLLMEngine, completions_url
+from covr_datagen.pipeline.config import MtgConfig
+from covr_datagen.pipeline.core.rundir import RunDir
 
 
 def test_in_process_arguments(tmp_path):
@@ -176,7 +176,7 @@ def test_the_key_is_read_from_the_environment_and_sent_as_a_bearer_token(keyed_s
 
 @pytest.mark.parametrize("key", [None, "sk-wrong-key-55"])
 def test_a_refused_key_is_one_clear_error_without_the_key(keyed_server, monkeypatch, key):
-    from mtg_llm.engines.vllm import EndpointSetupError, EndpointUnusable
+    from covr_datagen.mtg_llm.engines.vllm import EndpointSetupError, EndpointUnusable
 
     if key:
         monkeypatch.setenv("OPENAI_API_KEY", key)
@@ -192,7 +192,7 @@ def test_a_refused_key_is_one_clear_error_without_the_key(keyed_server, monkeypa
 
 
 def test_unreachable_or_credentials_in_the_url_are_setup_errors(monkeypatch):
-    from mtg_llm.engines.vllm import EndpointSetupError
+    from covr_datagen.mtg_llm.engines.vllm import EndpointSetupError
 
     with pytest.raises(EndpointSetupError, match="cannot be reached"):
         VLLMEngine(None, "mtg", endpoint="http://127.0.0.1:9/v1", timeout_s=5).check_access()
@@ -208,7 +208,7 @@ def test_unreachable_or_credentials_in_the_url_are_setup_errors(monkeypatch):
     ("/data/webvid.csv", "/data/webvid.csv"),
 ])
 def test_redact_url(url, expected):
-    from pipeline.redact import redact_url
+    from covr_datagen.pipeline.redact import redact_url
 
     assert redact_url(url) == expected
 
@@ -225,8 +225,8 @@ def test_a_build_against_a_keyed_server_records_no_credential(keyed_server, monk
     """The issue's case end to end: a build whose endpoint needs a key (and whose URL carries
     one in its query string) succeeds with the key in the environment, and neither the run
     directory, the export, the report nor the console holds the key."""
-    from pipeline.cli import main as cli_main
-    from pipeline.commands.demo import demo_corpus_path
+    from covr_datagen.pipeline.cli import main as cli_main
+    from covr_datagen.pipeline.commands.demo import demo_corpus_path
 
     out = tmp_path / "run"
     endpoint = f"{keyed_server}/v1?api_key={KEY}"
@@ -261,7 +261,7 @@ def _config_with_endpoint(tmp_path, endpoint: str):
 
 def test_mtg_generate_uses_the_key_and_fails_clearly_without_it(keyed_server, monkeypatch,
                                                                  tmp_path, capsys):
-    from pipeline.cli import main as cli_main
+    from covr_datagen.pipeline.cli import main as cli_main
 
     pairs = tmp_path / "pairs.csv"
     pairs.write_text("txt1,txt2\nBlack bird,black bear\n", encoding="utf-8")

@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.text.normalize import caption_id, normalize, one_word_difference, tokenize
+from covr_datagen.pipeline.text.normalize import caption_id, normalize, one_word_difference, tokenize
 
 
 def test_case_and_punctuation_are_ignored():
@@ -63,7 +63,7 @@ def test_ascii_fast_path_matches_the_general_rule(text):
     """ASCII captions skip NFKC and the translation tables; the words must not change."""
     import unicodedata
 
-    from pipeline.text.normalize import _APOSTROPHES, _DASHES, _WORD  # the general rule (regex)
+    from covr_datagen.pipeline.text.normalize import _APOSTROPHES, _DASHES, _WORD  # the general rule (regex)
 
     general = _WORD.findall(
         unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES).translate(_DASHES))

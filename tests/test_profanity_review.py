@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from filters.profanity import ProfanityFilter, read_decisions
-from pipeline.cli import main as cli_main
-from pipeline.rundir import RunDir
-from pipeline.text.normalize import caption_id, normalize
+from covr_datagen.filters.profanity import ProfanityFilter, read_decisions
+from covr_datagen.pipeline.cli import main as cli_main
+from covr_datagen.pipeline.core.rundir import RunDir
+from covr_datagen.pipeline.text.normalize import caption_id, normalize
 
 PADDY, POT, GOD = "Farmers in a paddy field", "A pot of tea on a table", "Statue of a god at dawn"
 CLEAN = ["A red car on a road", "A blue car on a road", "Waves on a sandy beach"]

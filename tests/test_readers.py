@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.config import Config
-from pipeline.core.stage import RunFacts
-from pipeline.corpus.fields import parse_duration
-from pipeline.corpus.records import RecordRule, plan_text_chunks, record_ends, text_chunk_records
-from pipeline.run.stage_runner import run_stages
-from pipeline.rundir import RunDir
-from pipeline.stages.read import ReadStage
+from covr_datagen.pipeline.config import Config
+from covr_datagen.pipeline.core.rundir import RunDir
+from covr_datagen.pipeline.core.stage import RunFacts
+from covr_datagen.pipeline.corpus.fields import parse_duration
+from covr_datagen.pipeline.corpus.records import RecordRule, plan_text_chunks, record_ends, text_chunk_records
+from covr_datagen.pipeline.run.stage_runner import run_stages
+from covr_datagen.pipeline.stages.read import ReadStage
 
 
 def read(tmp_path, corpus, fmt, **corpus_cfg):
@@ -140,7 +140,7 @@ def test_duplicates_across_read_units_keep_the_first_row(tmp_path):
     import apache_beam as beam
     from apache_beam.testing.util import assert_that, equal_to
 
-    from pipeline.corpus.source import ReadCorpus
+    from covr_datagen.pipeline.corpus.source import ReadCorpus
 
     lines = [b"name,page_dir,videoid"]
     for i in range(40):
@@ -180,8 +180,8 @@ def test_csv_fields_are_what_the_csv_module_returns(text):
     import csv
     import io
 
-    from pipeline.corpus.fields import RowParser
-    from pipeline.corpus.layout import CorpusLayout
+    from covr_datagen.pipeline.corpus.fields import RowParser
+    from covr_datagen.pipeline.corpus.layout import CorpusLayout
 
     header = ("videoid", "page_dir", "name")
     parser = RowParser(CorpusLayout("webvid", header, "videoid", "name", None))
@@ -207,7 +207,7 @@ def test_a_bare_cr_is_an_ordinary_character_of_its_field(text):
     caption; now a CR parses exactly like any other character would in its place."""
     import csv
 
-    from pipeline.corpus.records import split_csv_record
+    from covr_datagen.pipeline.corpus.records import split_csv_record
 
     def fields(t):
         try:
@@ -221,7 +221,7 @@ def test_a_bare_cr_is_an_ordinary_character_of_its_field(text):
 
 
 def _reference_record_ends(data: bytes, rule: RecordRule) -> list[int]:
-    """The record rule of pipeline.corpus.records written the slow, obvious way (test oracle)."""
+    """The record rule of covr_datagen.pipeline.corpus.records written the slow, obvious way (test oracle)."""
     ends = [i for i, byte in enumerate(data) if byte == 10]
     if data and data[-1] != 10:
         ends.append(len(data))
@@ -275,7 +275,7 @@ def test_a_malformed_line_costs_only_itself(records, garbage):
     one record of its own and every well-formed record is read back exactly."""
     import csv
 
-    from pipeline.corpus.records import split_csv_record
+    from covr_datagen.pipeline.corpus.records import split_csv_record
 
     rule = RecordRule(True, 3, max_lines=10)
     records = [r for r in records if _csv_text([r]).count("\n") <= rule.max_lines]
@@ -381,8 +381,8 @@ def test_cr_only_line_endings_are_a_clear_error(tmp_path, fmt):
 def test_a_line_lost_between_planning_and_parsing_fails_the_stage(tmp_path, monkeypatch):
     """The read stage counts the lines it planned; records that do not account for them make
     the stage fail instead of reconciling (input == kept + dropped alone cannot see this)."""
-    import pipeline.corpus.source as readers
-    from pipeline.run.stage_runner import ReconciliationError
+    import covr_datagen.pipeline.corpus.source as readers
+    from covr_datagen.pipeline.run.stage_runner import ReconciliationError
 
     corpus = tmp_path / "webvid.csv"
     corpus.write_text(WEBVID_HEADER + "\n" + "\n".join(_webvid_rows(20)) + "\n")

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main as cli_main
-from pipeline.products.report import dataset_style, load_report_data, write_report
-from pipeline.products.report.data import triplets_per_target, word_changes
-from schemas import CAPTION_PAIRS, MEDIA_PAIRS, TRIPLETS
+from covr_datagen.pipeline.cli import main as cli_main
+from covr_datagen.pipeline.products.report import dataset_style, load_report_data, write_report
+from covr_datagen.pipeline.products.report.data import triplets_per_target, word_changes
+from covr_datagen.schemas import CAPTION_PAIRS, MEDIA_PAIRS, TRIPLETS
 from tests.helpers import triplet_row, write_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

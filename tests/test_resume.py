@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.commands.demo import demo_corpus_path
-from pipeline.rundir import RunDir
+from covr_datagen.pipeline.commands.demo import demo_corpus_path
+from covr_datagen.pipeline.core.rundir import RunDir
 from tests.helpers import REPRODUCIBLE_YAML
 from tests.run_tables import assert_same_tables, stage_counts
 
-CLI = [sys.executable, "-m", "pipeline.cli"]
+CLI = [sys.executable, "-m", "covr_datagen.pipeline.cli"]
 
 
 def build_cmd(out: Path, *extra: str) -> list[str]:

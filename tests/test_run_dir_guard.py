@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main as cli_main
-from pipeline.commands.demo import demo_corpus_path
-from pipeline.rundir import LOCK_FILE, MARKER_FILE, RunDir, RunDirBusy
+from covr_datagen.pipeline.cli import main as cli_main
+from covr_datagen.pipeline.commands.demo import demo_corpus_path
+from covr_datagen.pipeline.core.rundir import LOCK_FILE, MARKER_FILE, RunDir, RunDirBusy
 
 ROOT = Path(__file__).resolve().parents[1]
 
 HOLDER = """
 import sys
-from pipeline.rundir import RunDir
+from covr_datagen.pipeline.core.rundir import RunDir
 with RunDir(sys.argv[1]).lock(shared=sys.argv[2] == "shared"):
     print("held", flush=True)
     sys.stdin.read()
@@ -48,7 +48,7 @@ class LockHolder:
 
 
 def _another_process_can_lock(root: Path) -> bool:
-    code = ("import sys\nfrom pipeline.rundir import RunDir, RunDirBusy\ntry:\n"
+    code = ("import sys\nfrom covr_datagen.pipeline.core.rundir import RunDir, RunDirBusy\ntry:\n"
             "    with RunDir(sys.argv[1]).lock():\n        pass\nexcept RunDirBusy:\n"
             "    sys.exit(3)\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -192,7 +192,7 @@ def test_out_that_is_a_file_is_refused(tmp_path, capsys):
 
 def test_media_links_replace_links_but_never_a_users_file(tmp_path):
     """Audit of every deletion: ``export --link-media`` replaced whatever was at a link's path."""
-    from pipeline.products.trainer_ids import link_media
+    from covr_datagen.pipeline.products.trainer_ids import link_media
 
     source = tmp_path / "clip.mp4"
     source.write_bytes(b"video")

@@ -4,9 +4,9 @@ import argparse
 
 import pytest
 
-from pipeline.cli import main as cli_main
-from pipeline.commands.build import beam_args_from
-from pipeline.run.runner_options import DASK_RUNNER, resolve_runner
+from covr_datagen.pipeline.cli import main as cli_main
+from covr_datagen.pipeline.commands.build import beam_args_from
+from covr_datagen.pipeline.run.runner_options import DASK_RUNNER, resolve_runner
 
 DIRECT_MP = ["--direct_running_mode=multi_processing", "--direct_num_workers=2",
              "--default_sdk_harness_log_level=WARNING"]
@@ -28,7 +28,7 @@ def test_short_names_resolve_to_what_beam_accepts(typed, passed):
 def test_the_resolved_names_are_runners_beam_creates():
     from apache_beam.runners.runner import create_runner
 
-    from pipeline.run.dask_runner import DaskRunner
+    from covr_datagen.pipeline.run.dask_runner import DaskRunner
 
     assert isinstance(create_runner(resolve_runner(["--runner", "DaskRunner"], None)[1]), DaskRunner)
     assert type(create_runner(resolve_runner(["--runner", "direct"], None)[1])).__name__ == \
@@ -75,7 +75,7 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
 def test_dask_options_are_known_under_every_dask_runner_name(runner):
     """The unknown-option check must load the options of the runner the short name selects:
     ``--dask_client_address`` was refused with ``--runner DaskRunner``."""
-    from pipeline.run.beam_options import check_beam_args
+    from covr_datagen.pipeline.run.beam_options import check_beam_args
 
     check_beam_args(["--runner", runner, "--dask_client_address", "h:1"], [])
     with pytest.raises(ValueError, match="did you mean --dask_client_address"):

@@ -15,10 +15,10 @@ from pathlib import Path
 import apache_beam as beam
 import pytest
 
-from pipeline.config import Config
-from pipeline.core.stage import RunFacts, StageContext
-from pipeline.devtools.scaling import single_worker_steps
-from pipeline.run.build import build_stages
+from covr_datagen.pipeline.config import Config
+from covr_datagen.pipeline.core.stage import RunFacts, StageContext
+from covr_datagen.pipeline.devtools.scaling import single_worker_steps
+from covr_datagen.pipeline.run.build import build_stages
 
 
 @pytest.mark.parametrize("method", ["exact", "faiss"])

@@ -4,12 +4,12 @@ failed attempt is recorded in the manifest; with no retries left the build stops
 import apache_beam as beam
 import pytest
 
-from pipeline.config import Config
-from pipeline.core.accounting import CountInput, counter
-from pipeline.core.stage import RunFacts, Stage
-from pipeline.run.stage_runner import ReconciliationError, run_stages
-from pipeline.rundir import RunDir
-from schemas import REJECTS
+from covr_datagen.pipeline.config import Config
+from covr_datagen.pipeline.core.accounting import CountInput, counter
+from covr_datagen.pipeline.core.rundir import RunDir
+from covr_datagen.pipeline.core.stage import RunFacts, Stage
+from covr_datagen.pipeline.run.stage_runner import ReconciliationError, run_stages
+from covr_datagen.schemas import REJECTS
 
 
 class LossyStage(Stage):
@@ -26,7 +26,7 @@ class LossyStage(Stage):
     def build(self, p, ctx):
         import pyarrow as pa
 
-        from pipeline.core.tables import WriteTable
+        from covr_datagen.pipeline.core.tables import WriteTable
 
         self.builds += 1
         lose = self.builds <= self.lossy
@@ -66,7 +66,7 @@ def test_without_retries_left_nothing_is_committed(tmp_path):
 
 
 def test_the_report_shows_failed_attempts():
-    from pipeline.products.report.page import funnel_table
+    from covr_datagen.pipeline.products.report.page import funnel_table
 
     stage = {"name": "mine", "input": 5, "kept": 5, "dropped": {}, "info": {},
              "failed_attempts": ["stage 'mine': input 5 != kept 4 + dropped 0 ({})"]}

@@ -8,8 +8,8 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from pipeline.devtools.synth import HEADER, SynthConfig, generate_captions, write_corpus
-from pipeline.text.normalize import normalize
+from covr_datagen.pipeline.devtools.synth import HEADER, SynthConfig, generate_captions, write_corpus
+from covr_datagen.pipeline.text.normalize import normalize
 
 TEMPLATE_WORDS = {"background", "abstract", "concept", "flag"}
 

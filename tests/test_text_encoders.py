@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pipeline.text.encoders import (
+from covr_datagen.pipeline.text.encoders import (
     DTYPES,
     LOCAL_WORKERS_ENV,
     MIXED_BF16,
@@ -82,7 +82,7 @@ def test_workers_flag_tells_worker_processes_how_many_share_the_cores(monkeypatc
     import argparse
     import os
 
-    from pipeline.commands.build import beam_args_from
+    from covr_datagen.pipeline.commands.build import beam_args_from
 
     monkeypatch.setenv(LOCAL_WORKERS_ENV, "1")  # restored (unset) after the test
     args = beam_args_from(argparse.Namespace(beam_args=[], workers=3))
@@ -93,8 +93,8 @@ def test_vector_files_hold_every_caption_once_and_give_pair_cosines(tmp_path):
     import apache_beam as beam
     from apache_beam.testing.util import assert_that
 
-    from pipeline.config import TextEncoderConfig
-    from pipeline.text.vectors import (
+    from covr_datagen.pipeline.config import TextEncoderConfig
+    from covr_datagen.pipeline.text.vectors import (
         AttachCosine,
         CaptionVectors,
         EmbedToVectorFiles,

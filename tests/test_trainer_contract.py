@@ -9,8 +9,8 @@ import re
 import pandas as pd
 import pytest
 
-from pipeline.products.export import export_covr_csv
-from pipeline.products.trainer_ids import id_problems, renumbered_ids
+from covr_datagen.pipeline.products.export import export_covr_csv
+from covr_datagen.pipeline.products.trainer_ids import id_problems, renumbered_ids
 from tests.covr_trainer import fake_embeddings, read_like_trainer
 from tests.helpers import WEBVID_VAL, reproducible_config
 
@@ -79,7 +79,7 @@ def long_id_corpus(demo_corpus: str, path) -> None:
 
 @pytest.mark.slow
 def test_webvid_style_corpus_with_real_length_ids(tmp_path):
-    from pipeline.commands.demo import demo_corpus_path, run_demo
+    from covr_datagen.pipeline.commands.demo import demo_corpus_path, run_demo
 
     corpus = tmp_path / "webvid.csv"
     long_id_corpus(demo_corpus_path(), corpus)

@@ -5,12 +5,12 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import Config, MtgConfig
-from pipeline.core.stage import RunFacts
-from pipeline.run.stage_runner import run_stages
-from pipeline.rundir import RunDir
-from pipeline.stages.triplets import TripletStage, triplet_id
-from schemas import MEDIA_PAIRS
+from covr_datagen.pipeline.config import Config, MtgConfig
+from covr_datagen.pipeline.core.rundir import RunDir
+from covr_datagen.pipeline.core.stage import RunFacts
+from covr_datagen.pipeline.run.stage_runner import run_stages
+from covr_datagen.pipeline.stages.triplets import TripletStage, triplet_id
+from covr_datagen.schemas import MEDIA_PAIRS
 from tests.helpers import write_table
 
 
@@ -98,7 +98,7 @@ def test_forward_only_and_text_filters_reconcile(tmp_path):
 
 @pytest.mark.slow
 def test_hf_engine_with_tiny_llama(tmp_path):
-    from pipeline.devtools.tiny_llm import make_tiny_llm
+    from covr_datagen.pipeline.devtools.tiny_llm import make_tiny_llm
 
     tiny = str(make_tiny_llm(tmp_path / "tiny"))
     config = Config()

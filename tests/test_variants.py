@@ -8,10 +8,10 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.cli import main as cli_main
-from pipeline.corpus.metadata import load_metadata
-from pipeline.products.variants import VARIANTS, variant_masks
-from schemas import TRIPLETS
+from covr_datagen.pipeline.cli import main as cli_main
+from covr_datagen.pipeline.corpus.metadata import load_metadata
+from covr_datagen.pipeline.products.variants import VARIANTS, variant_masks
+from covr_datagen.schemas import TRIPLETS
 from tests.helpers import triplet_row, write_run
 
 # CleanVid-15M map layout, bare video ids except "pA/7" and the ambiguous "pA/8" / "pB/8"

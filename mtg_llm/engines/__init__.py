@@ -1,9 +1,9 @@
-"""Modification-text engines behind one interface (:class:`~mtg_llm.engines.base.Engine`)."""
+"""Modification-text engines behind one interface (:class:`~covr_datagen.mtg_llm.engines.base.Engine`)."""
 
 from __future__ import annotations
 
-from mtg_llm.engines.base import Engine, as_edit_pair
-from mtg_llm.engines.rules import RulesEngine
+from covr_datagen.mtg_llm.engines.base import Engine, as_edit_pair
+from covr_datagen.mtg_llm.engines.rules import RulesEngine
 
 ENGINES = ("rules", "hf", "vllm")
 
@@ -13,13 +13,13 @@ def make_engine(cfg) -> Engine:
     if cfg.engine == "rules":
         return RulesEngine(seed=cfg.seed)
     if cfg.engine == "hf":
-        from mtg_llm.engines.hf import HFEngine
+        from covr_datagen.mtg_llm.engines.hf import HFEngine
 
         return HFEngine(cfg.base_model, cfg.adapter, top_k=cfg.top_k, temperature=cfg.temperature,
                         max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
                         device=cfg.device, model_cache=cfg.model_cache)
     if cfg.engine == "vllm":
-        from mtg_llm.engines.vllm import VLLMEngine
+        from covr_datagen.mtg_llm.engines.vllm import VLLMEngine
 
         return VLLMEngine(cfg.base_model, cfg.adapter, endpoint=cfg.endpoint, top_k=cfg.top_k,
                           temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from mtg_llm.pairs import EditPair
+from covr_datagen.mtg_llm.pairs import EditPair
 
 PairLike = EditPair | tuple[str, str] | tuple[str, str, str, str]
 
@@ -49,7 +49,7 @@ def path_fingerprint(path: str | None) -> str:
 
 def model_identity(base_model: str | None, adapter: str | None) -> str:
     """``base``, or ``base+adapter@hash`` (hash of the adapter folder's weights and config)."""
-    from mtg_llm.models import resolve_adapter
+    from covr_datagen.mtg_llm.models import resolve_adapter
 
     model = base_model or ""
     if adapter:
@@ -95,9 +95,9 @@ class Engine:
 
     def write(self, pairs: Sequence[PairLike], attempts: int = 1) -> WrittenTexts:
         """Texts for ``pairs``, sampling again (up to ``attempts`` draws in all) for each text
-        that does not name the pair's new concept (:func:`mtg_llm.concepts.names_new_concept`).
+        that does not name the pair's new concept (:func:`covr_datagen.mtg_llm.concepts.names_new_concept`).
         A pair whose draws all miss keeps its first text."""
-        from mtg_llm.concepts import names_new_concept
+        from covr_datagen.mtg_llm.concepts import names_new_concept
 
         pairs = [as_edit_pair(p) for p in pairs]
         texts = list(self.generate(pairs))

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
-from mtg_llm.engines.base import (
+from covr_datagen.mtg_llm.engines.base import (
     Engine,
     PairLike,
     as_edit_pair,
@@ -20,8 +20,8 @@ from mtg_llm.engines.base import (
     derive_seed,
     model_identity,
 )
-from mtg_llm.models import check_adapter_matches, resolve_adapter, resolve_base_model
-from mtg_llm.prompt import format_prompt, parse_completion
+from covr_datagen.mtg_llm.models import check_adapter_matches, resolve_adapter, resolve_base_model
+from covr_datagen.mtg_llm.prompt import format_prompt, parse_completion
 
 
 def resolve_device(device: str) -> str:

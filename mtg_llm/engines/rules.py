@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from mtg_llm.engines.base import (
+from covr_datagen.mtg_llm.engines.base import (
     Engine,
     PairLike,
     as_edit_pair,

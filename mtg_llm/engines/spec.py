@@ -1,4 +1,4 @@
-"""The MTG engine as a model spec (see :mod:`pipeline.core.models`): an ``mtg`` config section
+"""The MTG engine as a model spec (see :mod:`covr_datagen.pipeline.core.models`): an ``mtg`` config section
 taken once, that names its engine and model and loads it."""
 
 from __future__ import annotations
@@ -6,18 +6,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mtg_llm.engines.base import Engine
+from covr_datagen.mtg_llm.engines.base import Engine
 
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """The engine of a :class:`pipeline.config.MtgConfig` (its repr names every setting)."""
+    """The engine of a :class:`covr_datagen.pipeline.config.MtgConfig` (its repr names every setting)."""
 
     config: Any
 
     def build(self) -> Engine:
         """The engine, not yet set up (cheap: no model is loaded)."""
-        from mtg_llm.engines import make_engine
+        from covr_datagen.mtg_llm.engines import make_engine
 
         return make_engine(self.config)
 

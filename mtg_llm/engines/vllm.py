@@ -10,7 +10,7 @@ Endpoint authentication: the API key is read from the environment variable named
 reads its key from, when that one is unset) in the process that sends the requests, and sent as
 ``Authorization: Bearer <key>``. A 401/403 answer is a clear error naming the variable, checked
 once on the launching machine before the stage runs (:meth:`VLLMEngine.check_access`). The
-endpoint is recorded and printed only through :func:`pipeline.redact.redact_url`.
+endpoint is recorded and printed only through :func:`covr_datagen.pipeline.redact.redact_url`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import urllib.request
 from typing import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from mtg_llm.engines.base import Engine, PairLike, as_edit_pair, attempt_seed, model_identity
-from mtg_llm.models import resolve_adapter, resolve_base_model
-from mtg_llm.prompt import STOP_SEQUENCES, format_prompt, parse_completion
-from pipeline.redact import MASK, redact_url
+from covr_datagen.mtg_llm.engines.base import Engine, PairLike, as_edit_pair, attempt_seed, model_identity
+from covr_datagen.mtg_llm.models import resolve_adapter, resolve_base_model
+from covr_datagen.mtg_llm.prompt import STOP_SEQUENCES, format_prompt, parse_completion
+from covr_datagen.pipeline.redact import MASK, redact_url
 
 LORA_NAME = "mtg"
 #: stops sent to the server; the rest of STOP_SEQUENCES is applied when parsing

@@ -7,8 +7,8 @@ import os
 import sys
 import time
 
-from pipeline.corpus.layout import FORMATS
-from pipeline.text.encoders import LOCAL_WORKERS_ENV
+from covr_datagen.pipeline.corpus.layout import FORMATS
+from covr_datagen.pipeline.text.encoders import LOCAL_WORKERS_ENV
 
 
 def _count(minimum: int):
@@ -84,8 +84,8 @@ def register(sub) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """Load the config file and apply command-line overrides."""
-    from mtg_llm.models import adapter_option
-    from pipeline.config import load_config
+    from covr_datagen.mtg_llm.models import adapter_option
+    from covr_datagen.pipeline.config import load_config
 
     overrides: dict = {"corpus": {}, "mining": {}, "text_encoder": {}, "media": {}, "mtg": {},
                        "caption_filters": {}}
@@ -116,8 +116,8 @@ def config_from_args(args: argparse.Namespace):
 
 def beam_args_from(args: argparse.Namespace) -> list[str]:
     """Beam pipeline options: pass-through ones, ``--runner`` short names resolved, plus the
-    ``--workers`` sugar (:func:`pipeline.run.runner_options.resolve_runner`)."""
-    from pipeline.run.runner_options import resolve_runner
+    ``--workers`` sugar (:func:`covr_datagen.pipeline.run.runner_options.resolve_runner`)."""
+    from covr_datagen.pipeline.run.runner_options import resolve_runner
 
     workers = getattr(args, "workers", None)
     beam_args = resolve_runner(list(getattr(args, "beam_args", []) or []), workers)
@@ -128,7 +128,7 @@ def beam_args_from(args: argparse.Namespace) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pipeline.run.build import BuildRequest, run_build
+    from covr_datagen.pipeline.run.build import BuildRequest, run_build
 
     config = config_from_args(args)
     start = time.monotonic()

@@ -16,7 +16,7 @@ def register(sub) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pipeline.config import load_config
+    from covr_datagen.pipeline.config import load_config
 
     cfg = load_config(args.config)
     yaml.safe_dump(cfg.to_dict(), sys.stdout, sort_keys=False, default_flow_style=False)

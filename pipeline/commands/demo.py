@@ -3,7 +3,7 @@
 1. read the bundled corpus (``pipeline/data/demo_corpus.csv``, written by
    ``scripts/make_demo_corpus.py``) into ``RUN/records``;
 2. write a small synthetic mp4 clip per video under ``RUN/media/`` (WebVid layout), since the
-   demo ships no real videos (see :mod:`pipeline.devtools.synthetic_media`);
+   demo ships no real videos (see :mod:`covr_datagen.pipeline.devtools.synthetic_media`);
 3. build everything else with ``--media-root RUN/media``;
 4. write the HTML report and print where it is.
 """
@@ -15,20 +15,20 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from pipeline.config import Config
+from covr_datagen.pipeline.config import Config
 
 
 def demo_corpus_path() -> str:
     """Path of the demo corpus shipped with the package."""
-    return str(resources.files("pipeline") / "data" / "demo_corpus.csv")
+    return str(resources.files("covr_datagen.pipeline") / "data" / "demo_corpus.csv")
 
 
 def run_demo(out: str | Path, config: Config, beam_args: list[str] | None = None,
              force: bool = False, corpus: str | None = None, stage_retries: int = 1):
     """Build the demo corpus into ``out`` with synthetic clips; return the :class:`RunDir`."""
-    from pipeline.devtools.synthetic_media import write_synthetic_media
-    from pipeline.run.build import BuildRequest, run_build
-    from pipeline.rundir import RunDir
+    from covr_datagen.pipeline.core.rundir import RunDir
+    from covr_datagen.pipeline.devtools.synthetic_media import write_synthetic_media
+    from covr_datagen.pipeline.run.build import BuildRequest, run_build
 
     run = RunDir(out)
     corpus = corpus or demo_corpus_path()
@@ -50,7 +50,7 @@ def run_demo(out: str | Path, config: Config, beam_args: list[str] | None = None
 
 
 def register(sub) -> None:
-    from pipeline.commands.build import add_build_arguments
+    from covr_datagen.pipeline.commands.build import add_build_arguments
 
     parser = sub.add_parser("demo", help="run the pipeline on the bundled demo corpus, then report")
     parser.add_argument("--out", default="out/demo", help="run directory (default out/demo)")
@@ -59,8 +59,8 @@ def register(sub) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pipeline.commands.build import beam_args_from, config_from_args
-    from pipeline.products.report import write_report
+    from covr_datagen.pipeline.commands.build import beam_args_from, config_from_args
+    from covr_datagen.pipeline.products.report import write_report
 
     args.format = "webvid"
     config = config_from_args(args)

@@ -1,5 +1,5 @@
 """``covr-datagen export``: write a run's triplets (or a variant's) in a consumer's format;
-``covr-csv`` is what the CoVR-BLIP-2 trainer reads (see :mod:`pipeline.products.export`)."""
+``covr-csv`` is what the CoVR-BLIP-2 trainer reads (see :mod:`covr_datagen.pipeline.products.export`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import argparse
 
 
 def register(sub) -> None:
-    from pipeline.products.export import FORMATS
-    from pipeline.products.trainer_ids import ID_MODES
+    from covr_datagen.pipeline.products.export import FORMATS
+    from covr_datagen.pipeline.products.trainer_ids import ID_MODES
 
     parser = sub.add_parser("export", help="export triplets for a trainer (CoVR CSV + configs)")
     parser.add_argument("--run", required=True,
@@ -34,9 +34,9 @@ def register(sub) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pipeline.products.export import export_covr_csv
-    from pipeline.products.heldout import parse_split
-    from pipeline.rundir import RunDir
+    from covr_datagen.pipeline.core.rundir import RunDir
+    from covr_datagen.pipeline.products.export import export_covr_csv
+    from covr_datagen.pipeline.products.heldout import parse_split
 
     split = parse_split(args.split) if args.split is not None else None
     with RunDir(args.run).lock_if_run_dir():  # no build may rewrite it meanwhile

@@ -1,5 +1,5 @@
 """``covr-datagen report``: the HTML report (figures, funnel, samples) and the dataset card of a
-run (see :mod:`pipeline.products.report`)."""
+run (see :mod:`covr_datagen.pipeline.products.report`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def register(sub) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pipeline.products.report import write_report
+    from covr_datagen.pipeline.products.report import write_report
 
     files = write_report(args.run, args.out, sample_size=args.sample, seed=args.seed)
     print(f"report: {files.html}")

@@ -1,5 +1,5 @@
 """``covr-datagen variants``: same-author / same-category / same-author-or-category subsets of a
-run's triplets, from per-media metadata (see :mod:`pipeline.products.variants`)."""
+run's triplets, from per-media metadata (see :mod:`covr_datagen.pipeline.products.variants`)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ def register(sub) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pipeline.products.variants import VARIANTS, write_variants
-    from pipeline.rundir import RunDir
+    from covr_datagen.pipeline.core.rundir import RunDir
+    from covr_datagen.pipeline.products.variants import VARIANTS, write_variants
 
     with RunDir(args.run).lock_if_run_dir():  # no build may rewrite it meanwhile
         summary = write_variants(args.run, args.metadata, args.out, id_col=args.id_col)

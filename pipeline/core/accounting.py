@@ -4,7 +4,7 @@ Counts are Beam counters in the stage's namespace: ``input``, ``kept`` and ``dro
 (reconciled by the runner: ``input == kept + sum(dropped)``), plus informational ``info:<name>``
 counters that are recorded but not reconciled. Every dropped item is counted and, except where a
 stage documents that a drop is counted only, written as a row of the stage's rejects table;
-:class:`Drops` is the one way to do both. :class:`ApplyFilters` runs :class:`filters.base.Filter`
+:class:`Drops` is the one way to do both. :class:`ApplyFilters` runs :class:`covr_datagen.filters.base.Filter`
 objects and drops through it too.
 """
 
@@ -18,7 +18,7 @@ from typing import Any, Iterable, Sequence
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from filters.base import Drop, Filter, apply_filters, setup_all
+from covr_datagen.filters.base import Drop, Filter, apply_filters, setup_all
 
 INPUT = "input"
 KEPT = "kept"

@@ -1,7 +1,7 @@
 """Loading models in Beam workers: the one way every stage does it.
 
 A model is described by a *spec*: a small, picklable object parsed once from the config on the
-launching machine (:class:`pipeline.media.encoders.MediaEncoderSpec`,
+launching machine (:class:`covr_datagen.pipeline.media.encoders.MediaEncoderSpec`,
 :class:`pipeline.text.encoders.TextEncoderSpec`, :class:`mtg_llm.engines.EngineSpec`). A spec
 has an ``identity`` (the name outputs and cache keys record) and a ``load()`` that builds the
 model and loads its weights. A DoFn wraps its spec in a :class:`SharedModel` when it is

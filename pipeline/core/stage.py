@@ -3,7 +3,7 @@ one Beam pipeline from a :class:`StageContext`; :class:`RunFacts` are the facts 
 that the build decides once (corpus identity, media kind) and every stage may read.
 
 A stage reads committed tables of the run directory (or the corpus) and writes its own tables
-plus its rejects into a staging folder; the runner (:mod:`pipeline.run.stage_runner`) checks that
+plus its rejects into a staging folder; the runner (:mod:`covr_datagen.pipeline.run.stage_runner`) checks that
 its declared inputs are committed, runs it, reconciles its counts (:mod:`pipeline.core.accounting`)
 and commits its outputs.
 """
@@ -16,9 +16,9 @@ from typing import Sequence
 
 import apache_beam as beam
 
-from pipeline.config import Config
-from pipeline.core.tables import read_table
-from pipeline.rundir import RunDir
+from covr_datagen.pipeline.config import Config
+from covr_datagen.pipeline.core.rundir import RunDir
+from covr_datagen.pipeline.core.tables import read_table
 
 MEDIA_KINDS = ("video", "image")
 

@@ -17,11 +17,11 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.rundir import RunDir
-from schemas import REJECTS
+from covr_datagen.pipeline.core.rundir import RunDir
+from covr_datagen.schemas import REJECTS
 
 if TYPE_CHECKING:
-    from pipeline.core.stage import StageContext
+    from covr_datagen.pipeline.core.stage import StageContext
 
 
 def plan_parquet(path: str) -> list[tuple[str, int, int]]:
@@ -104,7 +104,7 @@ class WriteTable(beam.PTransform):
         self.num_shards = num_shards
 
     def expand(self, rows):
-        from schemas import Conformer
+        from covr_datagen.schemas import Conformer
 
         return (
             rows

@@ -13,14 +13,14 @@ import json
 import re
 from typing import Any
 
-from pipeline.corpus.layout import CorpusLayout
-from pipeline.corpus.records import split_csv_record
-from pipeline.text.normalize import caption_id, normalize
+from covr_datagen.pipeline.corpus.layout import CorpusLayout
+from covr_datagen.pipeline.corpus.records import split_csv_record
+from covr_datagen.pipeline.text.normalize import caption_id, normalize
 
 
 def _parse_bool(value: Any) -> bool | None:
     """A flag column (``r18``): parsed like metadata flags; unparseable values are unknown."""
-    from pipeline.corpus.metadata import parse_flag
+    from covr_datagen.pipeline.corpus.metadata import parse_flag
 
     try:
         return parse_flag(value)

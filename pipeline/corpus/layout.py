@@ -14,9 +14,9 @@ from pathlib import Path
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.config import CORPUS_FORMATS, CorpusConfig
-from pipeline.core.tables import plan_parquet
-from pipeline.corpus.records import RecordRule, split_csv_record
+from covr_datagen.pipeline.config import CORPUS_FORMATS, CorpusConfig
+from covr_datagen.pipeline.core.tables import plan_parquet
+from covr_datagen.pipeline.corpus.records import RecordRule, split_csv_record
 
 FORMATS = CORPUS_FORMATS
 WEBVID_REQUIRED = ("videoid", "page_dir", "name")
@@ -37,7 +37,7 @@ class CorpusLayout:
 
     @property
     def rule(self) -> RecordRule:
-        """How this corpus' text splits into records (see :mod:`pipeline.corpus.records`)."""
+        """How this corpus' text splits into records (see :mod:`covr_datagen.pipeline.corpus.records`)."""
         return RecordRule(quoted=self.format in ("webvid", "csv"),
                           columns=len(self.header) if self.header else None,
                           max_lines=self.max_record_lines)

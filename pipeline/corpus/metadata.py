@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 
-from schemas import MEDIA_METADATA
+from covr_datagen.schemas import MEDIA_METADATA
 
 log = logging.getLogger("covr_datagen")
 

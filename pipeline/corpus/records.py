@@ -27,7 +27,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.config import CorpusConfig
+from covr_datagen.pipeline.config import CorpusConfig
 
 NEWLINE, QUOTE = 10, 34
 

@@ -1,13 +1,13 @@
 """The corpus as a Beam source (:class:`ReadCorpus`): WebVid CSV, Conceptual-Captions TSV,
-generic CSV/JSONL/Parquet, laid out as :func:`pipeline.corpus.layout.inspect_corpus` found.
+generic CSV/JSONL/Parquet, laid out as :func:`covr_datagen.pipeline.corpus.layout.inspect_corpus` found.
 
 Text files are split into record-aligned byte ranges by :func:`plan_text_chunks` (one pass; the
-record rule, and what it guarantees for malformed lines, is in :mod:`pipeline.corpus.records`),
+record rule, and what it guarantees for malformed lines, is in :mod:`covr_datagen.pipeline.corpus.records`),
 Parquet files into row groups; these read units are spread over the workers. Each record is
-parsed by :class:`pipeline.corpus.fields.RowParser` into a record (schema ``schemas.RECORDS``) or
+parsed by :class:`covr_datagen.pipeline.corpus.fields.RowParser` into a record (schema ``schemas.RECORDS``) or
 a reject row with a reason. Duplicate media ids are found by shuffling only ``(media_id, row)`` pairs
 (:class:`FindDuplicateRows`): :class:`ParseUnit` parses each unit once and saves its records to
-a scratch file in the stage's staging folder (:mod:`pipeline.core.scratch`);
+a scratch file in the stage's staging folder (:mod:`covr_datagen.pipeline.core.scratch`);
 :class:`EmitUniqueRecords` loads that file, keeps each media id's first row and rejects the
 others — whole records are never shuffled (at 2M rows that shuffle held ~7 GB in the local
 runner's process), and no row is parsed twice.
@@ -18,7 +18,7 @@ and ``continuation_lines`` (lines after the first of a multi-line record); the r
 checks ``lines == input + continuation_lines``, so a line cannot vanish without the build
 failing.
 
-Reasons: those of :mod:`pipeline.corpus.fields`, and ``duplicate_id``.
+Reasons: those of :mod:`covr_datagen.pipeline.corpus.fields`, and ``duplicate_id``.
 """
 
 from __future__ import annotations
@@ -29,15 +29,23 @@ from typing import Any, Iterator
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from filters.base import Drop
-from pipeline.config import CorpusConfig
-from pipeline.core.accounting import INPUT, KEPT, REJECTS_TAG, Drops, Progress, counter, info_counter
-from pipeline.core.grouping import GroupByKeyInBuckets
-from pipeline.core.scratch import read_objects, write_objects
-from pipeline.core.tables import plan_parquet, row_group_rows
-from pipeline.corpus.fields import RowParser
-from pipeline.corpus.layout import CorpusLayout, inspect_corpus
-from pipeline.corpus.records import (
+from covr_datagen.filters.base import Drop
+from covr_datagen.pipeline.config import CorpusConfig
+from covr_datagen.pipeline.core.accounting import (
+    INPUT,
+    KEPT,
+    REJECTS_TAG,
+    Drops,
+    Progress,
+    counter,
+    info_counter,
+)
+from covr_datagen.pipeline.core.grouping import GroupByKeyInBuckets
+from covr_datagen.pipeline.core.scratch import read_objects, write_objects
+from covr_datagen.pipeline.core.tables import plan_parquet, row_group_rows
+from covr_datagen.pipeline.corpus.fields import RowParser
+from covr_datagen.pipeline.corpus.layout import CorpusLayout, inspect_corpus
+from covr_datagen.pipeline.corpus.records import (
     RawRecord,
     RecordRule,
     TextChunk,

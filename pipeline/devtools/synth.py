@@ -41,7 +41,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from pipeline.text.normalize import tokenize
+from covr_datagen.pipeline.text.normalize import tokenize
 
 DEFAULT_SEED_CSV = "/work/shared/data/webvid10m_val.csv"
 HEADER = ("videoid", "contentUrl", "duration", "page_dir", "name")

@@ -17,7 +17,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from pipeline.media.resolve import resolve_media_path
+from covr_datagen.pipeline.media.resolve import resolve_media_path
 
 
 def _word_colour(word: str) -> np.ndarray:

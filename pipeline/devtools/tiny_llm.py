@@ -34,8 +34,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 1024):
 
 def tokenizer_corpus() -> list[str]:
     """Training text for the tokenizer: every built-in example in the paper's prompt format."""
-    from mtg_llm.data import load_builtin_examples
-    from mtg_llm.prompt import format_example
+    from covr_datagen.mtg_llm.data import load_builtin_examples
+    from covr_datagen.mtg_llm.prompt import format_example
 
     return ["".join(format_example(e.caption1, e.caption2, e.edit)) for e in load_builtin_examples()]
 

@@ -20,7 +20,7 @@ from typing import Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from schemas import MEDIA_EMBEDDINGS, Conformer
+from covr_datagen.schemas import MEDIA_EMBEDDINGS, Conformer
 
 
 def model_key(encoder_identity: str, kind: str, frame: str = "middle") -> str:

@@ -14,7 +14,7 @@ Encoders (``media.encoder``):
   ``openai`` (weights from the hub cache) or a local checkpoint path, or empty for random weights.
   This is the paper's choice (CLIP) and the production setting. On CUDA it runs under fp16
   autocast; vectors are normalised in float32. Its text tower (``encode_text``) scores target
-  frames against modification texts (:mod:`pipeline.stages.frame_scores`).
+  frames against modification texts (:mod:`covr_datagen.pipeline.stages.frame_scores`).
 
 A ``media.encoder`` value is parsed once into a :class:`MediaEncoderSpec`, which names the
 encoder (``identity``), says whether it can embed text in the same space as its frames
@@ -153,7 +153,7 @@ class MediaEncoderSpec:
     """A ``media.encoder`` value parsed once (:meth:`parse`), with the device to run on: knows
     the encoder's identity (embedding-cache key), whether it has a text tower, and how to build
     (:meth:`encoder`, no weights) and load (:meth:`load`) it. Small and picklable, so stages
-    hand it to their DoFns, which load it through :class:`pipeline.core.models.SharedModel`."""
+    hand it to their DoFns, which load it through :class:`covr_datagen.pipeline.core.models.SharedModel`."""
 
     kind: str  # "pixels" | "open_clip"
     size: int = 16  # pixels: side of the resized frame

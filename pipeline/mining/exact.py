@@ -1,6 +1,6 @@
 """Exact one-word-pair miner: group captions by masked keys with Beam ``GroupByKey``.
 
-Each caption emits one masked key per word (:mod:`pipeline.mining.masked_keys`). Keys are spread
+Each caption emits one masked key per word (:mod:`covr_datagen.pipeline.mining.masked_keys`). Keys are spread
 over ``num_buckets`` shuffle buckets; every bucket is grouped once (GroupByKey) and sorted with
 numpy, and captions sharing a key are paired. A key shared by more than ``max_group_size``
 captions (a "hot key", e.g. "<*> background") keeps only its first ``max_group_size`` captions
@@ -21,10 +21,10 @@ from typing import Any, Iterator
 import apache_beam as beam
 import numpy as np
 
-from filters.base import Drop
-from pipeline.core.accounting import INPUT, KEPT, REJECTS_TAG, Drops, Progress, counter
-from pipeline.mining.masked_keys import WordIds, masked_keys
-from pipeline.text.normalize import one_word_difference
+from covr_datagen.filters.base import Drop
+from covr_datagen.pipeline.core.accounting import INPUT, KEPT, REJECTS_TAG, Drops, Progress, counter
+from covr_datagen.pipeline.mining.masked_keys import WordIds, masked_keys
+from covr_datagen.pipeline.text.normalize import one_word_difference
 
 
 class EmitMaskedKeys(beam.DoFn):

@@ -2,7 +2,7 @@
 neighbours, keep neighbour pairs that differ by exactly one word.
 
 Embedding runs in parallel Beam workers, in hash buckets of caption ids that write their vectors
-to scratch files (:class:`pipeline.text.vectors.EmbedToVectorFiles`, as the similarity filter
+to scratch files (:class:`covr_datagen.pipeline.text.vectors.EmbedToVectorFiles`, as the similarity filter
 does), so vectors never travel through a shuffle. The search needs every vector in one index, so
 one worker gathers the captions' ids and words (a ``ToList``: the one global step of this miner,
 as in the paper's single-GPU search) and loads every vector file once all are written (their
@@ -26,11 +26,11 @@ from typing import Iterator
 import apache_beam as beam
 import numpy as np
 
-from pipeline.config import MiningConfig, TextEncoderConfig
-from pipeline.core.accounting import INPUT, KEPT, Drops, counter
-from pipeline.mining.exact import pair_row
-from pipeline.mining.masked_keys import WordIds, masked_keys
-from pipeline.text.vectors import EmbedToVectorFiles, load_sorted_vectors
+from covr_datagen.pipeline.config import MiningConfig, TextEncoderConfig
+from covr_datagen.pipeline.core.accounting import INPUT, KEPT, Drops, counter
+from covr_datagen.pipeline.mining.exact import pair_row
+from covr_datagen.pipeline.mining.masked_keys import WordIds, masked_keys
+from covr_datagen.pipeline.text.vectors import EmbedToVectorFiles, load_sorted_vectors
 
 #: faiss index types (``mining.index``); auto = flat below ``flat_max`` captions, else ivf
 INDEX_TYPES = ("flat", "ivf", "auto")

@@ -8,8 +8,8 @@ and ``pth2`` as ``{emb_dir}/{pth2}.pth`` by globbing one folder level, numbers i
 ``"[]"`` when not computed), then ``media_id1, media_id2`` (the run's own ids) and our provenance
 columns. ``txt1`` / ``txt2`` are the query's and target's own captions when the run's records are
 at hand. Rows whose ``edit`` or ``txt2`` pandas would read as NaN (``"N/A"``, ``"None"``, ...)
-are left out and counted. Held-out splits: :mod:`pipeline.products.heldout`; trainer configs:
-:mod:`pipeline.products.trainer_config`. docs/DATASETS.md has the whole recipe.
+are left out and counted. Held-out splits: :mod:`covr_datagen.pipeline.products.heldout`; trainer configs:
+:mod:`covr_datagen.pipeline.products.trainer_config`. docs/DATASETS.md has the whole recipe.
 """
 
 from __future__ import annotations
@@ -23,10 +23,16 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 
-from pipeline.products.heldout import HELDOUT_SPLITS, TRAIN, plan_split
-from pipeline.products.trainer_ids import ID_MODES, PANDAS_NA_STRINGS, id_problems, link_media, renumbered_ids
-from pipeline.rundir import RunDir, write_json_atomic
-from schemas import TRIPLETS
+from covr_datagen.pipeline.core.rundir import RunDir, write_json_atomic
+from covr_datagen.pipeline.products.heldout import HELDOUT_SPLITS, TRAIN, plan_split
+from covr_datagen.pipeline.products.trainer_ids import (
+    ID_MODES,
+    PANDAS_NA_STRINGS,
+    id_problems,
+    link_media,
+    renumbered_ids,
+)
+from covr_datagen.schemas import TRIPLETS
 
 log = logging.getLogger("covr_datagen")
 
@@ -95,8 +101,8 @@ def own_captions(run: RunDir, media_ids: pa.Array) -> dict[str, str]:
 
 def media_sources(run: RunDir, media_ids: pa.Array, kind: str) -> dict[str, str]:
     """``{media_id: file path}`` resolved from the run's records and media settings."""
-    from pipeline.config import load_config
-    from pipeline.media.resolve import resolve_media_path
+    from covr_datagen.pipeline.config import load_config
+    from covr_datagen.pipeline.media.resolve import resolve_media_path
 
     media = load_config(overrides={"media": run.read_manifest().get("config", {}).get("media", {})}).media
     if not any(run.table("records").glob("*.parquet")):
@@ -257,7 +263,12 @@ def export_covr_csv(
 
 def _write_trainer_configs(out: Path, kind: str, files: dict[str, str], media_dir, emb_dir) -> dict:
     """``<stem>.data.yaml`` (and ``<stem>.test.yaml`` with a test file) for the trainer."""
-    from pipeline.products.trainer_config import data_config, default_emb_dir, test_config, write_yaml
+    from covr_datagen.pipeline.products.trainer_config import (
+        data_config,
+        default_emb_dir,
+        test_config,
+        write_yaml,
+    )
 
     files = {n: str(Path(p).absolute()) for n, p in files.items()}
     if ALL in files:

@@ -7,7 +7,7 @@ A triplet qualifies for
 * ``same_category`` when both have categories and share at least one (compared case-insensitively);
 * ``same_author_or_category`` when either holds.
 
-Metadata comes from :func:`pipeline.corpus.metadata.load_metadata`; media ids are matched as in
+Metadata comes from :func:`covr_datagen.pipeline.corpus.metadata.load_metadata`; media ids are matched as in
 :class:`pipeline.corpus.metadata.MetadataIndex` (full id first, then the part after the last ``/``).
 Nothing is guessed: a side without metadata (or without an author / categories) never qualifies,
 and ``variants.json`` counts, per side, how each id was matched and what was missing.
@@ -27,7 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.corpus.metadata import (
+from covr_datagen.pipeline.core.rundir import RunDir, refuse_foreign_files, write_json_atomic
+from covr_datagen.pipeline.corpus.metadata import (
     AMBIGUOUS,
     BARE,
     FULL,
@@ -36,9 +37,8 @@ from pipeline.corpus.metadata import (
     load_metadata,
     metadata_stats,
 )
-from pipeline.products.export import read_triplets
-from pipeline.rundir import RunDir, refuse_foreign_files, write_json_atomic
-from schemas import TRIPLETS
+from covr_datagen.pipeline.products.export import read_triplets
+from covr_datagen.schemas import TRIPLETS
 
 VARIANTS = ("same_author", "same_category", "same_author_or_category")
 SIDES = (("query", "pth1"), ("target", "pth2"))

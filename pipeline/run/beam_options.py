@@ -17,7 +17,7 @@ from typing import Sequence
 
 def _runner_module(runner: str) -> str | None:
     """Module defining the Beam runner named ``runner`` (short or qualified name), if any."""
-    from pipeline.run.runner_options import runner_class_path
+    from covr_datagen.pipeline.run.runner_options import runner_class_path
 
     qualified = runner_class_path(runner)
     return qualified.rsplit(".", 1)[0] if qualified and "." in qualified else None

@@ -16,23 +16,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.config import Config, validate_config
-from pipeline.core.stage import RunFacts, Stage
-from pipeline.corpus.layout import check_corpus_path, corpus_fingerprint
-from pipeline.run.stage_runner import StageReport, run_stages
-from pipeline.rundir import RunDir
-from pipeline.stages.read import refuse_empty_read
-from pipeline.text.encoders import resolve_dtype
+from covr_datagen.pipeline.config import Config, validate_config
+from covr_datagen.pipeline.core.rundir import RunDir
+from covr_datagen.pipeline.core.stage import RunFacts, Stage
+from covr_datagen.pipeline.corpus.layout import check_corpus_path, corpus_fingerprint
+from covr_datagen.pipeline.run.stage_runner import StageReport, run_stages
+from covr_datagen.pipeline.stages.read import refuse_empty_read
+from covr_datagen.pipeline.text.encoders import resolve_dtype
 
 
 def build_stages(config: Config) -> list[Stage]:
     """The ordered stage list for ``config``: the one place the pipeline is assembled."""
-    from pipeline.stages.caption_filters import CaptionFilterStage
-    from pipeline.stages.media_pairs import media_stages
-    from pipeline.stages.mine import MiningStage
-    from pipeline.stages.pair_filters import PairFilterStage
-    from pipeline.stages.read import ReadStage
-    from pipeline.stages.triplets import TripletStage
+    from covr_datagen.pipeline.stages.caption_filters import CaptionFilterStage
+    from covr_datagen.pipeline.stages.media_pairs import media_stages
+    from covr_datagen.pipeline.stages.mine import MiningStage
+    from covr_datagen.pipeline.stages.pair_filters import PairFilterStage
+    from covr_datagen.pipeline.stages.read import ReadStage
+    from covr_datagen.pipeline.stages.triplets import TripletStage
 
     return [ReadStage(), CaptionFilterStage(), MiningStage(), PairFilterStage(),
             *media_stages(config), TripletStage()]

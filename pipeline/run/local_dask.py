@@ -52,7 +52,7 @@ def local_dask_cluster(folder: Path, n_workers: int = 2, timeout_s: float = 120)
     folder.mkdir(parents=True, exist_ok=True)
     scheduler_file = folder / "scheduler.json"
     scheduler_file.unlink(missing_ok=True)  # a stale one would name a scheduler that is gone
-    from pipeline.text.encoders import LOCAL_WORKERS_ENV
+    from covr_datagen.pipeline.text.encoders import LOCAL_WORKERS_ENV
 
     # the workers import the same code as this process (a development checkout included), and
     # their CPU models split the cores between them instead of each taking all

@@ -4,14 +4,14 @@ Beam itself accepts the short names of the runners it ships (``DirectRunner``, `
 ``FlinkRunner``, ``SparkRunner``, ``PrismRunner``..., case-insensitive, ``Runner`` optional) or a
 dotted class path. ``DaskRunner`` is not among them, and Beam's own DaskRunner mishandles
 multi-output steps, sinks and counters (:mod:`pipeline.run.dask_runner`), so ``DaskRunner`` and Beam's
-dotted path both mean :class:`pipeline.run.dask_runner.DaskRunner` here.
+dotted path both mean :class:`covr_datagen.pipeline.run.dask_runner.DaskRunner` here.
 """
 
 from __future__ import annotations
 
 from apache_beam.options.pipeline_options import StandardOptions
 
-DASK_RUNNER = "pipeline.run.dask_runner.DaskRunner"
+DASK_RUNNER = "covr_datagen.pipeline.run.dask_runner.DaskRunner"
 _DASK_NAMES = {"dask", "daskrunner", "apache_beam.runners.dask.dask_runner.daskrunner",
                DASK_RUNNER.lower()}
 #: runners for which --workers (DirectRunner multi-process mode) means something

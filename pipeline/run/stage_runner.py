@@ -28,10 +28,10 @@ from typing import Callable, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.config import Config, validate_config
-from pipeline.core.accounting import DROPPED_PREFIX, INFO_PREFIX, INPUT, KEPT, iter_counts
-from pipeline.core.stage import RunFacts, Stage, StageContext
-from pipeline.rundir import RunDir
+from covr_datagen.pipeline.config import Config, validate_config
+from covr_datagen.pipeline.core.accounting import DROPPED_PREFIX, INFO_PREFIX, INPUT, KEPT, iter_counts
+from covr_datagen.pipeline.core.rundir import RunDir
+from covr_datagen.pipeline.core.stage import RunFacts, Stage, StageContext
 
 log = logging.getLogger("covr_datagen")
 

@@ -10,7 +10,7 @@ equal to it, else the single metadata id with the same part after the last ``/``
 ids are ``page_dir/videoid``, CleanVid ids bare video ids); see :mod:`pipeline.corpus.metadata`. How
 each record matched is counted as ``info.metadata_full/bare/ambiguous/missing``.
 
-Profanity review (see :mod:`filters.profanity`): every distinct caption better-profanity flagged
+Profanity review (see :mod:`covr_datagen.filters.profanity`): every distinct caption better-profanity flagged
 — dropped (reason ``profanity``) or kept because ``caption_filters.profanity_decisions`` says
 ``keep`` — becomes a row of the ``profanity_review`` table, and after the commit of
 ``RUN/profanity_review.csv`` (sorted by caption, ``decision`` prefilled from the decisions file,
@@ -27,14 +27,14 @@ import os
 
 import apache_beam as beam
 
-from filters.profanity import DROP, KEEP, ProfanityFilter
-from pipeline.core.accounting import ApplyFilters, info_counter
-from pipeline.core.grouping import GroupByKeyInBuckets
-from pipeline.core.stage import Stage, StageContext
-from pipeline.core.tables import WriteRejects, WriteTable
-from pipeline.filter_sets import caption_filters
-from pipeline.rundir import RunDir
-from schemas import CAPTIONS, PROFANITY_REVIEW
+from covr_datagen.filters.profanity import DROP, KEEP, ProfanityFilter
+from covr_datagen.pipeline.core.accounting import ApplyFilters, info_counter
+from covr_datagen.pipeline.core.grouping import GroupByKeyInBuckets
+from covr_datagen.pipeline.core.rundir import RunDir
+from covr_datagen.pipeline.core.stage import Stage, StageContext
+from covr_datagen.pipeline.core.tables import WriteRejects, WriteTable
+from covr_datagen.pipeline.filter_sets import caption_filters
+from covr_datagen.schemas import CAPTIONS, PROFANITY_REVIEW
 
 REVIEW_TABLE = "profanity_review"
 REVIEW_CSV = "profanity_review.csv"
@@ -71,7 +71,7 @@ class AttachMetadataFlag(beam.DoFn):
         self.stage = stage
 
     def setup(self):
-        from pipeline.corpus.metadata import AMBIGUOUS, BARE, FULL, MISSING
+        from covr_datagen.pipeline.corpus.metadata import AMBIGUOUS, BARE, FULL, MISSING
 
         self._how = {h: info_counter(self.stage, f"metadata_{h}") for h in
                      (FULL, BARE, AMBIGUOUS, MISSING)}
@@ -98,7 +98,7 @@ def join_metadata_flag(p: beam.Pipeline, records, ctx: StageContext, stage: str)
     """Records with ``mature`` filled from ``caption_filters.metadata`` (keyed join, no side input)."""
     import pyarrow.parquet as pq
 
-    from pipeline.corpus.metadata import bare_id, load_metadata
+    from covr_datagen.pipeline.corpus.metadata import bare_id, load_metadata
 
     table = load_metadata(ctx.config.caption_filters.metadata).select(["media_id", "r18"])
     folder = ctx.staging / "_metadata_input"
@@ -191,8 +191,8 @@ class CaptionFilterStage(Stage):
 
     def key_extra(self, config) -> str:
         """The metadata file's content and the review decisions are inputs too."""
-        from filters.profanity import read_decisions
-        from pipeline.corpus.layout import corpus_fingerprint
+        from covr_datagen.filters.profanity import read_decisions
+        from covr_datagen.pipeline.corpus.layout import corpus_fingerprint
 
         cfg = config.caption_filters
         parts = [corpus_fingerprint(cfg.metadata) if cfg.metadata else ""]

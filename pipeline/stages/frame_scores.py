@@ -24,11 +24,11 @@ from __future__ import annotations
 import apache_beam as beam
 import numpy as np
 
-from pipeline.config import MediaConfig
-from pipeline.core.accounting import info_counter
-from pipeline.core.models import SharedModel
-from pipeline.core.stage import StageContext
-from pipeline.media.encoders import MediaEncoderSpec
+from covr_datagen.pipeline.config import MediaConfig
+from covr_datagen.pipeline.core.accounting import info_counter
+from covr_datagen.pipeline.core.models import SharedModel
+from covr_datagen.pipeline.core.stage import StageContext
+from covr_datagen.pipeline.media.encoders import MediaEncoderSpec
 
 STAGE = "triplets"
 
@@ -64,8 +64,8 @@ class ScoreTarget(beam.DoFn):
         self._unscored = info_counter(STAGE, "unscored_triplets")
 
     def _frame_vectors(self, records: list) -> np.ndarray | None:
-        from pipeline.media.frames import MediaError, read_sampled_frames
-        from pipeline.media.resolve import resolve_media_path
+        from covr_datagen.pipeline.media.frames import MediaError, read_sampled_frames
+        from covr_datagen.pipeline.media.resolve import resolve_media_path
 
         if not records:
             return None

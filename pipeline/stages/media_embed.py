@@ -1,5 +1,5 @@
 """Stage ``media_embed``: middle-frame embeddings of the media the caption pairs reference. See
-docs/MEDIA.md; the next stage is :mod:`pipeline.stages.media_pairs`.
+docs/MEDIA.md; the next stage is :mod:`covr_datagen.pipeline.stages.media_pairs`.
 
 Unit: distinct media ids referenced by the caption pairs (each caption's first
 ``media.max_media_per_caption`` ids, the only ones ever scored). Media ids are joined to their
@@ -8,7 +8,7 @@ Unit: distinct media ids referenced by the caption pairs (each caption's first
 keyframe nearest to it, ``media.frame: keyframe``) decoded in a pool
 of ``media.decode_workers`` threads inside the DoFn (decord and PIL release the GIL), shrunk to the
 encoder's input size, and embedded in batches of ``media.batch_size`` frames (model loaded once
-per worker, :class:`pipeline.core.models.SharedModel`).
+per worker, :class:`covr_datagen.pipeline.core.models.SharedModel`).
 New embeddings go to the cache as atomically renamed Parquet shards. Drop reasons:
 ``no_record``, ``missing_file``, ``empty_video``, ``corrupt_video``, ``unreadable_image``.
 Writes ``media_embeddings`` (this run's ids, hits and new ones).
@@ -21,18 +21,18 @@ from concurrent.futures import ThreadPoolExecutor
 import apache_beam as beam
 import numpy as np
 
-from filters.base import Drop
-from pipeline.config import MediaConfig
-from pipeline.core.accounting import INPUT, KEPT, REJECTS_TAG, Drops, counter, info_counter
-from pipeline.core.models import SharedModel
-from pipeline.core.stage import Stage, StageContext
-from pipeline.core.tables import WriteRejects, WriteTable
-from pipeline.media.cache import EmbeddingCache, model_key
-from pipeline.media.encoders import MediaEncoderSpec
-from pipeline.media.frames import MediaError, check_frame_rule, read_representative_frame
-from pipeline.media.resolve import resolve_media_path
-from pipeline.media.topk import referenced_media
-from schemas import MEDIA_EMBEDDINGS
+from covr_datagen.filters.base import Drop
+from covr_datagen.pipeline.config import MediaConfig
+from covr_datagen.pipeline.core.accounting import INPUT, KEPT, REJECTS_TAG, Drops, counter, info_counter
+from covr_datagen.pipeline.core.models import SharedModel
+from covr_datagen.pipeline.core.stage import Stage, StageContext
+from covr_datagen.pipeline.core.tables import WriteRejects, WriteTable
+from covr_datagen.pipeline.media.cache import EmbeddingCache, model_key
+from covr_datagen.pipeline.media.encoders import MediaEncoderSpec
+from covr_datagen.pipeline.media.frames import MediaError, check_frame_rule, read_representative_frame
+from covr_datagen.pipeline.media.resolve import resolve_media_path
+from covr_datagen.pipeline.media.topk import referenced_media
+from covr_datagen.schemas import MEDIA_EMBEDDINGS
 
 EMBED_STAGE = "media_embed"
 NO_RECORD = "no_record"

@@ -1,7 +1,7 @@
 """Stage ``media_pairs``: the top-k media pairs of each caption pair. See docs/MEDIA.md.
 
 Unit: caption pairs. Every (media of caption 1, media of caption 2) combination of the capped,
-embedded media (``media_embeddings``, :mod:`pipeline.stages.media_embed`) is scored by cosine
+embedded media (``media_embeddings``, :mod:`covr_datagen.pipeline.stages.media_embed`) is scored by cosine
 similarity and the ``media.top_k`` best are written (``rank`` 0 = best). Drop reason:
 ``no_usable_media`` (a side has no embedded media, or the only combinations pair a media item
 with itself). Info counters: ``media_pairs`` (rows written) and ``combinations_capped``
@@ -17,14 +17,14 @@ from __future__ import annotations
 import apache_beam as beam
 import numpy as np
 
-from filters.base import Drop
-from pipeline.config import Config, MediaConfig
-from pipeline.core.accounting import KEPT, REJECTS_TAG, CountInput, Drops, counter, info_counter
-from pipeline.core.stage import RunFacts, Stage, StageContext
-from pipeline.core.tables import WriteRejects, WriteTable
-from pipeline.media.topk import capped, referenced_media, seeded_pairs, top_k_pairs
-from pipeline.stages.media_embed import MediaEmbedStage
-from schemas import MEDIA_PAIRS
+from covr_datagen.filters.base import Drop
+from covr_datagen.pipeline.config import Config, MediaConfig
+from covr_datagen.pipeline.core.accounting import KEPT, REJECTS_TAG, CountInput, Drops, counter, info_counter
+from covr_datagen.pipeline.core.stage import RunFacts, Stage, StageContext
+from covr_datagen.pipeline.core.tables import WriteRejects, WriteTable
+from covr_datagen.pipeline.media.topk import capped, referenced_media, seeded_pairs, top_k_pairs
+from covr_datagen.pipeline.stages.media_embed import MediaEmbedStage
+from covr_datagen.schemas import MEDIA_PAIRS
 
 PAIRS_STAGE = "media_pairs"
 NO_USABLE_MEDIA = "no_usable_media"

@@ -1,17 +1,17 @@
 """Stage ``mine``: captions -> ``mined_pairs`` (caption pairs differing by exactly one word).
 
-The method is ``mining.method``: ``exact`` (masked-key grouping, :mod:`pipeline.mining.exact`)
-or ``faiss`` (kNN over text embeddings, :mod:`pipeline.mining.knn`). Both write the same table.
+The method is ``mining.method``: ``exact`` (masked-key grouping, :mod:`covr_datagen.pipeline.mining.exact`)
+or ``faiss`` (kNN over text embeddings, :mod:`covr_datagen.pipeline.mining.knn`). Both write the same table.
 """
 
 from __future__ import annotations
 
 import apache_beam as beam
 
-from pipeline.core.stage import Stage, StageContext
-from pipeline.core.tables import WriteRejects, WriteTable
-from pipeline.mining import METHODS
-from schemas import CAPTION_PAIRS
+from covr_datagen.pipeline.core.stage import Stage, StageContext
+from covr_datagen.pipeline.core.tables import WriteRejects, WriteTable
+from covr_datagen.pipeline.mining import METHODS
+from covr_datagen.schemas import CAPTION_PAIRS
 
 
 class MiningStage(Stage):
@@ -23,7 +23,7 @@ class MiningStage(Stage):
     def build(self, p: beam.Pipeline, ctx: StageContext) -> None:
         cfg = ctx.config.mining
         if cfg.method == "exact":
-            from pipeline.mining.exact import MineExact
+            from covr_datagen.pipeline.mining.exact import MineExact
 
             captions = {"keys": ctx.read(p, "captions", label="Read captions (keys)",
                                          columns=("caption_id", "normalized")),
@@ -31,7 +31,7 @@ class MiningStage(Stage):
             pairs, rejects = captions | "MineExact" >> MineExact(
                 self.name, cfg.max_group_size, cfg.num_buckets)
         elif cfg.method == "faiss":
-            from pipeline.mining.knn import MineKnn
+            from covr_datagen.pipeline.mining.knn import MineKnn
 
             captions = ctx.read(p, "captions")
             pairs, rejects = captions | "MineKnn" >> MineKnn(

@@ -3,7 +3,7 @@
 
 Similarity is computed once per distinct caption: the captions of surviving pairs are embedded
 in hash buckets (encoder loaded once per worker) and written to scratch files in the staging
-folder; each pair then reads its two vectors from there (:mod:`pipeline.text.vectors`), so
+folder; each pair then reads its two vectors from there (:mod:`covr_datagen.pipeline.text.vectors`), so
 each caption is embedded once however many pairs it is in, and no vector is shuffled. Pairs
 that already carry ``sim_txt`` (the faiss miner computes it) are not re-embedded.
 
@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from pipeline.config import TextEncoderConfig
-from pipeline.core.accounting import ApplyFilters
-from pipeline.core.stage import Stage, StageContext
-from pipeline.core.tables import WriteRejects, WriteTable
-from pipeline.filter_sets import cheap_pair_filters, similarity_filter
-from pipeline.text.vectors import AttachCosine, EmbedToVectorFiles
-from schemas import CAPTION_PAIRS
+from covr_datagen.pipeline.config import TextEncoderConfig
+from covr_datagen.pipeline.core.accounting import ApplyFilters
+from covr_datagen.pipeline.core.stage import Stage, StageContext
+from covr_datagen.pipeline.core.tables import WriteRejects, WriteTable
+from covr_datagen.pipeline.filter_sets import cheap_pair_filters, similarity_filter
+from covr_datagen.pipeline.text.vectors import AttachCosine, EmbedToVectorFiles
+from covr_datagen.schemas import CAPTION_PAIRS
 
 
 class AttachTextSimilarity(beam.PTransform):
     """Pairs -> the same pairs with ``sim_txt`` set, each distinct caption embedded once.
 
-    The vectors go through files in ``folder`` (:mod:`pipeline.text.vectors`), not through
+    The vectors go through files in ``folder`` (:mod:`covr_datagen.pipeline.text.vectors`), not through
     shuffles: the only data moved between workers are ``(caption_id, text)`` endpoints.
     """
 

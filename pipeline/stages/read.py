@@ -6,20 +6,20 @@ from typing import TYPE_CHECKING
 
 import apache_beam as beam
 
-from pipeline.core.stage import Stage, StageContext
-from pipeline.core.tables import WriteRejects, WriteTable
-from pipeline.corpus.source import CONTINUATION_LINES, LINES, ReadCorpus
-from schemas import RECORDS
+from covr_datagen.pipeline.core.stage import Stage, StageContext
+from covr_datagen.pipeline.core.tables import WriteRejects, WriteTable
+from covr_datagen.pipeline.corpus.source import CONTINUATION_LINES, LINES, ReadCorpus
+from covr_datagen.schemas import RECORDS
 
 if TYPE_CHECKING:
-    from pipeline.run.stage_runner import StageReport
+    from covr_datagen.pipeline.run.stage_runner import StageReport
 
 #: below this fraction of its records kept, the read stage stops the build (``--allow-empty``)
 MIN_KEPT_FRACTION = 0.05
 
 
 class ReadStage(Stage):
-    """Parse the corpus; bad rows become rejects (see :mod:`pipeline.corpus.source` for reasons).
+    """Parse the corpus; bad rows become rejects (see :mod:`covr_datagen.pipeline.corpus.source` for reasons).
 
     Besides ``input == kept + dropped``, every line of a text corpus must be accounted for:
     ``lines`` (counted by the planner) ``== input + continuation_lines`` (counted by the parser

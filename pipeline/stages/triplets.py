@@ -5,12 +5,12 @@ Each media pair gives a candidate triplet per direction (forward: media_id1/txt1
 backward swaps everything, when ``mtg.both_directions``). Candidates are grouped by
 ``(pair_id, direction)`` so that the text is generated once and shared by every media pair of that
 caption pair (as in the paper); groups are batched into a DoFn that loads the engine once per
-worker process (:class:`pipeline.core.models.SharedModel`). Then the
+worker process (:class:`covr_datagen.pipeline.core.models.SharedModel`). Then the
 degenerate-text and negative-sentiment filters. Kept triplets then get per-frame ``scores`` when
-the media encoder has a text tower (:mod:`pipeline.stages.frame_scores`).
+the media encoder has a text tower (:mod:`covr_datagen.pipeline.stages.frame_scores`).
 
 Language-model texts that do not name the new concept are sampled again, up to
-``mtg.concept_attempts`` draws (:meth:`mtg_llm.engines.base.Engine.write`); the manifest's
+``mtg.concept_attempts`` draws (:meth:`covr_datagen.mtg_llm.engines.base.Engine.write`); the manifest's
 ``info`` counts the texts (caption pair and direction) sampled again and those still missing
 the concept.
 
@@ -30,17 +30,17 @@ from typing import Iterator
 
 import apache_beam as beam
 
-from filters.base import Drop
-from filters.degenerate import DegenerateTextFilter
-from filters.sentiment import NegativeSentimentFilter
-from mtg_llm.engines.spec import EngineSpec
-from pipeline.config import Config, MtgConfig
-from pipeline.core.accounting import REJECTS_TAG, ApplyFilters, CountInput, Drops, info_counter
-from pipeline.core.models import SharedModel
-from pipeline.core.stage import RunFacts, Stage, StageContext
-from pipeline.core.tables import WriteRejects, WriteTable, file_metadata
-from pipeline.stages.frame_scores import AttachFrameScores, frame_scores_key, scoring_enabled
-from schemas import TRIPLETS
+from covr_datagen.filters.base import Drop
+from covr_datagen.filters.degenerate import DegenerateTextFilter
+from covr_datagen.filters.sentiment import NegativeSentimentFilter
+from covr_datagen.mtg_llm.engines.spec import EngineSpec
+from covr_datagen.pipeline.config import Config, MtgConfig
+from covr_datagen.pipeline.core.accounting import REJECTS_TAG, ApplyFilters, CountInput, Drops, info_counter
+from covr_datagen.pipeline.core.models import SharedModel
+from covr_datagen.pipeline.core.stage import RunFacts, Stage, StageContext
+from covr_datagen.pipeline.core.tables import WriteRejects, WriteTable, file_metadata
+from covr_datagen.pipeline.stages.frame_scores import AttachFrameScores, frame_scores_key, scoring_enabled
+from covr_datagen.schemas import TRIPLETS
 
 STAGE = "triplets"
 GENERATION_ERROR = "generation_error"
@@ -103,7 +103,7 @@ class GenerateTexts(beam.DoFn):
             return out
 
     def process(self, batch):
-        from mtg_llm.pairs import EditPair
+        from covr_datagen.mtg_llm.pairs import EditPair
 
         groups = [list(rows) for _, rows in batch]
         pairs = [EditPair(g[0]["txt1"], g[0]["txt2"], g[0]["word1"], g[0]["word2"]) for g in groups]

@@ -217,8 +217,8 @@ class TextEncoder:
 
 @dataclass(frozen=True)
 class TextEncoderSpec:
-    """A :class:`pipeline.config.TextEncoderConfig` taken once (:meth:`from_config`): the
-    encoder's identity and how to load it (see :mod:`pipeline.core.models`)."""
+    """A :class:`covr_datagen.pipeline.config.TextEncoderConfig` taken once (:meth:`from_config`): the
+    encoder's identity and how to load it (see :mod:`covr_datagen.pipeline.core.models`)."""
 
     model: str
     batch_size: int = 64

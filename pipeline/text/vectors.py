@@ -27,11 +27,11 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.core.accounting import Progress
-from pipeline.core.grouping import GroupByKeyInBuckets, key_bucket
-from pipeline.core.models import SharedModel
-from pipeline.core.scratch import read_npy, write_npy
-from pipeline.text.encoders import TextEncoderSpec
+from covr_datagen.pipeline.core.accounting import Progress
+from covr_datagen.pipeline.core.grouping import GroupByKeyInBuckets, key_bucket
+from covr_datagen.pipeline.core.models import SharedModel
+from covr_datagen.pipeline.core.scratch import read_npy, write_npy
+from covr_datagen.pipeline.text.encoders import TextEncoderSpec
 
 
 def bucket_paths(folder: str, bucket: int) -> tuple[str, str]:

@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.products.export import triplets_dataset
-from pipeline.rundir import RunDir
+from covr_datagen.pipeline.core.rundir import RunDir
+from covr_datagen.pipeline.products.export import triplets_dataset
 
 STYLES = {"video": "WebVid-CoVR-style", "image": "CC-CoIR-style"}
 TASKS = {"video": "composed video retrieval", "image": "composed image retrieval"}

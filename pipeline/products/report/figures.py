@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from pipeline.products.report.data import ReportData, triplets_per_target, word_changes
+from covr_datagen.pipeline.products.report.data import ReportData, triplets_per_target, word_changes
 
 
 @dataclass

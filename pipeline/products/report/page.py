@@ -2,7 +2,7 @@
 files next to it) and a Markdown dataset card; :func:`write_report` writes them all.
 
 Page contents: headline counts; the stage funnel from ``manifest.json``; the figures
-(:mod:`pipeline.products.report.figures`); the most frequent word changes; a random sample of
+(:mod:`covr_datagen.pipeline.products.report.figures`); the most frequent word changes; a random sample of
 triplets; the configuration. Every part renders "no data" instead of failing when its table is
 absent, empty, or has only null values.
 """
@@ -18,7 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pipeline.products.report.data import (
+from covr_datagen.pipeline.core.rundir import RunDir
+from covr_datagen.pipeline.products.report.data import (
     TASKS,
     ReportData,
     dataset_style,
@@ -27,8 +28,7 @@ from pipeline.products.report.data import (
     sample_triplets,
     word_changes,
 )
-from pipeline.products.report.figures import Figure, make_figures
-from pipeline.rundir import RunDir
+from covr_datagen.pipeline.products.report.figures import Figure, make_figures
 
 NO_DATA = '<p class="nodata">no data</p>'
 DASH = "\u2013"
