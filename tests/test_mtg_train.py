@@ -121,7 +121,7 @@ def test_write_samples_again_until_the_text_names_the_new_concept(tiny):
     draws.clear()
     once = eng.write(PAIRS, attempts=1)
     assert once.texts[1:] == ["something else"] * 3 and draws == [(4, 0)]
-    assert (once.resampled, once.missing_concept) == (3, 3)
+    assert (once.resampled, once.missing_concept) == (0, 3)  # one draw: nothing sampled again
 
 
 def test_train_rejects_bad_data(tiny, tmp_path):

@@ -103,19 +103,16 @@ class Engine:
         texts = list(self.generate(pairs))
         missing = [i for i, (p, t) in enumerate(zip(pairs, texts))
                    if not names_new_concept(t, p.txt1, p.txt2)]
-        resampled = len(missing)
-        for attempt in range(1, attempts if self.resamples else 1):
+        draws = attempts if self.resamples else 1
+        resampled = len(missing) if draws > 1 else 0
+        for attempt in range(1, draws):
             if not missing:
                 break
-            again = self.generate([pairs[i] for i in missing], attempt=attempt)
-            hits = {i for i, t in zip(missing, again)
-                    if names_new_concept(t, pairs[i].txt1, pairs[i].txt2)}
-            for i, t in zip(missing, again):
-                if i in hits:
-                    texts[i] = t
+            again = dict(zip(missing, self.generate([pairs[i] for i in missing], attempt=attempt)))
+            hits = {i for i, text in again.items() if names_new_concept(text, pairs[i].txt1, pairs[i].txt2)}
+            for i in hits:
+                texts[i] = again[i]
             missing = [i for i in missing if i not in hits]
-        if not self.resamples:
-            resampled = 0
         return WrittenTexts(texts, resampled=resampled, missing_concept=len(missing))
 
     def identity(self) -> dict:
