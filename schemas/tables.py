@@ -37,6 +37,7 @@ RECORDS = pa.schema(
         pa.field("duration", pa.float64()),
         pa.field("mature", pa.bool_()),  # r18-style flag; null = unknown
         pa.field("extra", pa.string()),  # other input columns as a JSON object
+        pa.field("description", pa.string()),  # long description of the media (--description-col)
     ]
 )
 
@@ -96,6 +97,8 @@ MEDIA_PAIRS = pa.schema(
         pa.field("sim_media", pa.float32()),  # visual cosine (sim_vid / sim_img); null in --no-media
         pa.field("rank", pa.int32(), nullable=False),  # 0 = most similar pair of this caption pair
         pa.field("media_kind", pa.string(), nullable=False),  # "video" | "image"
+        pa.field("description1", pa.string()),  # records.description of media_id1; null if none
+        pa.field("description2", pa.string()),  # records.description of media_id2; null if none
     ]
 )
 
@@ -120,6 +123,9 @@ TRIPLETS = pa.schema(
         pa.field("engine", pa.string(), nullable=False),  # "rules" | "hf" | "vllm"
         pa.field("model", pa.string(), nullable=False),  # base model + adapter identity, or "rules"
         pa.field("seed", pa.int64(), nullable=False),
+        pa.field("edit_dense", pa.string()),  # dense modification text (mtg.mode dense), else null
+        pa.field("description1", pa.string()),  # query media's description; null if the corpus has none
+        pa.field("description2", pa.string()),  # target media's description; null if the corpus has none
     ]
 )
 
