@@ -34,6 +34,9 @@ class CorpusConfig:
     id_col: str | None = None  # generic formats: media id column (row number when absent)
     caption_col: str | None = None  # generic formats: caption column
     media_col: str | None = None  # generic formats: column holding a media path
+    # column holding a long description of each media item (e.g. from a video captioner), read
+    # into records.description and carried to media_pairs/triplets (dense modification texts)
+    description_col: str | None = None
     name: str | None = None  # corpus name recorded in outputs; default: file stem
     media_kind: str | None = None  # video | image; default: video for webvid, image for cc3m
     # webvid/csv: a quoted field may run over at most this many lines; a quote that no
@@ -153,6 +156,13 @@ class MtgConfig:
     top_k: int = 200
     temperature: float = 0.8
     max_new_tokens: int = 32
+    # edit: one short modification text per pair (the paper); dense: also `edit_dense`, a
+    # complete description of every change from query to target (BSE-CoVR style, docs/MTG.md)
+    mode: str = "edit"
+    dense_max_new_tokens: int = 96  # dense texts average ~31 words in Dense-WebVid-CoVR
+    # OpenAI-compatible endpoint API: completions (/v1/completions, prompts batched in one
+    # request) | chat (/v1/chat/completions, one conversation per request)
+    endpoint_api: str = "completions"
     # draws per pair at most: a language model's text that does not name the new concept (the
     # target's word or an inflection) is sampled again; 1 = the paper's single draw. The rules
     # engine always draws once.
@@ -300,6 +310,7 @@ _RANGES = {
     "mtg.top_k": _at_least(1),
     "mtg.temperature": (lambda v: v > 0, "> 0"),
     "mtg.max_new_tokens": _at_least(1),
+    "mtg.dense_max_new_tokens": _at_least(1),
     "mtg.batch_size": _at_least(1),
     "mtg.concept_attempts": _at_least(1),
     "mtg.min_polarity": _between(-1, 1),
@@ -309,7 +320,7 @@ _RANGES = {
 
 def _choices() -> dict[str, tuple[str, ...]]:
     """Allowed values of the named keys, from the modules that use them (imported lazily)."""
-    from covr_datagen.mtg_llm.engines import ENGINES
+    from covr_datagen.mtg_llm.engines import ENDPOINT_APIS, ENGINES, MTG_MODES
     from covr_datagen.pipeline.filter_sets import CAPTION_FILTERS, PAIR_FILTERS
     from covr_datagen.pipeline.media.frames import VIDEO_FRAMES
     from covr_datagen.pipeline.media.resolve import DEFAULT_TEMPLATES
@@ -321,7 +332,7 @@ def _choices() -> dict[str, tuple[str, ...]]:
             "text_encoder.dtype": DTYPES, "caption_filters.enabled": CAPTION_FILTERS,
             "mining.method": METHODS, "mining.index": INDEX_TYPES,
             "pair_filters.enabled": PAIR_FILTERS, "media.frame": VIDEO_FRAMES,
-            "mtg.engine": ENGINES}
+            "mtg.engine": ENGINES, "mtg.mode": MTG_MODES, "mtg.endpoint_api": ENDPOINT_APIS}
 
 
 def validate_config(cfg: Config) -> None:

@@ -38,6 +38,11 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
                         help="text generator (default rules: the paper's templates; hf: the "
                         "built-in SmolLM2 + the adapter)")
     parser.add_argument("--mtg-endpoint", help="OpenAI-compatible completions URL (vllm engine)")
+    parser.add_argument("--mtg-endpoint-api", choices=["completions", "chat"],
+                        help="endpoint API: /v1/completions (default) or /v1/chat/completions")
+    parser.add_argument("--mtg-mode", choices=["edit", "dense"],
+                        help="edit (default): one short modification text per pair; dense: also "
+                        "edit_dense, a complete description of every change (docs/MTG.md)")
     parser.add_argument("--mtg-base-model", help="base causal LM: built-in name (smollm2-135m, "
                         "the default), hub id or path (hf and vllm engines)")
     parser.add_argument("--mtg-adapter", help="LoRA adapter folder from `covr-datagen mtg train`, "
@@ -75,6 +80,8 @@ def register(sub) -> None:
     parser.add_argument("--id-col", help="generic formats: media id column (default: row number)")
     parser.add_argument("--caption-col", help="generic formats: caption column (default: caption)")
     parser.add_argument("--media-col", help="generic formats: column holding a media path")
+    parser.add_argument("--description-col", help="column holding a long description of each "
+                        "media item (e.g. from a video captioner); used by --mtg-mode dense")
     parser.add_argument("--corpus-name", help="name recorded in outputs (default: file stem)")
     parser.add_argument("--media-kind", choices=["video", "image"],
                         help="default: image for cc3m, video otherwise")
@@ -92,6 +99,7 @@ def config_from_args(args: argparse.Namespace):
     for key, section, name in (("format", "corpus", "format"), ("id_col", "corpus", "id_col"),
                                ("caption_col", "corpus", "caption_col"),
                                ("media_col", "corpus", "media_col"),
+                               ("description_col", "corpus", "description_col"),
                                ("corpus_name", "corpus", "name"),
                                ("media_kind", "corpus", "media_kind"),
                                ("mining", "mining", "method"),
@@ -99,6 +107,8 @@ def config_from_args(args: argparse.Namespace):
                                ("media_root", "media", "media_root"),
                                ("mtg_engine", "mtg", "engine"),
                                ("mtg_endpoint", "mtg", "endpoint"),
+                               ("mtg_endpoint_api", "mtg", "endpoint_api"),
+                               ("mtg_mode", "mtg", "mode"),
                                ("mtg_base_model", "mtg", "base_model"),
                                ("mtg_adapter", "mtg", "adapter"),
                                ("mtg_model_cache", "mtg", "model_cache"),

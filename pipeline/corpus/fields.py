@@ -153,6 +153,10 @@ class RowParser:
                 rec["path"] = _text(f.get(lay.media_col), lay.media_col)
                 extra_keys.discard(lay.media_col)
             extra_keys.discard(lay.caption_col)
+        if lay.description_col is not None:
+            description = _text(f.get(lay.description_col), lay.description_col)
+            rec["description"] = (description or "").strip() or None  # empty: no description
+            extra_keys.discard(lay.description_col)
         if "r18" in f:
             rec["mature"] = _parse_bool(f.get("r18"))
             extra_keys.discard("r18")

@@ -34,6 +34,7 @@ class CorpusLayout:
     caption_col: str
     media_col: str | None
     max_record_lines: int = CorpusConfig.max_record_lines
+    description_col: str | None = None  # long description of each media item (--description-col)
 
     @property
     def rule(self) -> RecordRule:
@@ -89,6 +90,8 @@ def _check_parquet_columns(path: str, layout: CorpusLayout) -> None:
     wanted = [(layout.caption_col, "--caption-col", text, "a string")]
     if layout.media_col:
         wanted.append((layout.media_col, "--media-col", text, "a string"))
+    if layout.description_col:
+        wanted.append((layout.description_col, "--description-col", text, "a string"))
     if layout.id_col:
         wanted.append((layout.id_col, "--id-col", text + (pa.types.is_integer,),
                        "a string or an integer"))
@@ -109,31 +112,38 @@ def inspect_corpus(path: str, cfg: CorpusConfig) -> CorpusLayout:
     if fmt not in FORMATS:
         raise ValueError(f"unknown corpus format {fmt!r}; choose one of {', '.join(FORMATS)}")
     check_corpus_path(path)
-    lines = cfg.max_record_lines
+    lines, described = cfg.max_record_lines, cfg.description_col
     if fmt == "parquet":
-        layout = CorpusLayout(fmt, None, cfg.id_col, cfg.caption_col or "caption", cfg.media_col)
+        layout = CorpusLayout(fmt, None, cfg.id_col, cfg.caption_col or "caption", cfg.media_col,
+                              description_col=described)
         _check_parquet_columns(path, layout)
         return layout
     header_line = _header_line(path)  # also refuses CR-only line endings
     if fmt == "cc3m":
+        if described:
+            raise ValueError("--description-col needs a corpus with named columns; the cc3m "
+                             "format has none (use --format csv, jsonl or parquet)")
         return CorpusLayout(fmt, None, cfg.id_col, "caption", None, lines)
-    if fmt == "jsonl":
-        return CorpusLayout(fmt, None, cfg.id_col, cfg.caption_col or "caption", cfg.media_col, lines)
+    if fmt == "jsonl":  # no header: a row without the description column has none
+        return CorpusLayout(fmt, None, cfg.id_col, cfg.caption_col or "caption", cfg.media_col, lines,
+                            described)
     try:
         header = tuple(h.strip() for h in split_csv_record(header_line))
     except csv.Error as exc:
         raise ValueError(f"{path}: the header line is not valid CSV ({exc})") from None
+    if described is not None and described not in header:
+        raise ValueError(f"{path}: column {described!r} (--description-col) not in header {list(header)}")
     if fmt == "webvid":
         missing = [c for c in WEBVID_REQUIRED if c not in header]
         if missing:
             raise ValueError(f"{path}: WebVid CSV lacks column(s) {missing}; header is {list(header)}")
-        return CorpusLayout(fmt, header, "videoid", "name", None, lines)
+        return CorpusLayout(fmt, header, "videoid", "name", None, lines, described)
     caption_col = cfg.caption_col or "caption"
     for col, what in ((caption_col, "--caption-col"), (cfg.id_col, "--id-col"),
                       (cfg.media_col, "--media-col")):
         if col is not None and col not in header:
             raise ValueError(f"{path}: column {col!r} ({what}) not in header {list(header)}")
-    return CorpusLayout(fmt, header, cfg.id_col, caption_col, cfg.media_col, lines)
+    return CorpusLayout(fmt, header, cfg.id_col, caption_col, cfg.media_col, lines, described)
 
 
 def corpus_fingerprint(path: str) -> str:

@@ -10,6 +10,11 @@ with itself). Info counters: ``media_pairs`` (rows written) and ``combinations_c
 Text-only mode (``media.enabled = false``, ``--no-media``): ``media_embed`` is not in the stage
 list (see :func:`media_stages`); ``media_pairs`` picks ``top_k`` combinations per caption pair by a
 seeded hash (``media.seed``) and writes ``sim_media`` as null.
+
+Descriptions (``corpus.description_col``): the written rows get ``description1``/``description2``
+from ``records.description`` by a keyed join (:class:`AttachDescriptions`): only the media ids
+of the picked rows meet the records that have a description, so a description travels once per
+caption pair that uses its media item and is never broadcast to every worker.
 """
 
 from __future__ import annotations
@@ -80,6 +85,48 @@ class PickMediaPairs(beam.DoFn):
         yield from media_pair_rows(pair, picks, self.kind)
 
 
+def _descriptions_per_pair(element):
+    """``(media_id, {ref: [pair ids], desc: [description]})`` -> ``(pair_id, (media_id,
+    description))`` for each pair using a media item that has a description."""
+    media_id, groups = element
+    descriptions = list(groups["desc"])
+    if not descriptions:
+        return
+    for pair_id in sorted(set(groups["ref"])):
+        yield pair_id, (media_id, descriptions[0])
+
+
+def _with_descriptions(element):
+    """``(pair_id, {rows: [media pair rows], desc: [(media_id, description)]})`` -> the rows
+    with ``description1``/``description2`` (null for media items without one)."""
+    _, groups = element
+    described = dict(groups["desc"])
+    for row in groups["rows"]:
+        yield {**row, "description1": described.get(row["media_id1"]),
+               "description2": described.get(row["media_id2"])}
+
+
+class AttachDescriptions(beam.PTransform):
+    """Media pair rows -> the same rows with the descriptions of their two media items, joined
+    on media id with ``records`` rows ``{media_id, description}``."""
+
+    def __init__(self, records):
+        super().__init__()
+        self.records = records
+
+    def expand(self, rows):
+        refs = rows | "MediaRefs" >> beam.FlatMap(
+            lambda r: [(r["media_id1"], r["pair_id"]), (r["media_id2"], r["pair_id"])])
+        descriptions = (self.records
+                        | "Described" >> beam.Filter(lambda r: r["description"] is not None)
+                        | "DescKey" >> beam.Map(lambda r: (r["media_id"], r["description"])))
+        per_pair = ({"ref": refs, "desc": descriptions} | "JoinDescriptions" >> beam.CoGroupByKey()
+                    | "DescPerPair" >> beam.FlatMap(_descriptions_per_pair))
+        return ({"rows": rows | "RowKey" >> beam.Map(lambda r: (r["pair_id"], r)), "desc": per_pair}
+                | "JoinRows" >> beam.CoGroupByKey()
+                | "Attach" >> beam.FlatMap(_with_descriptions))
+
+
 def _vectors_per_pair(element):
     """``(media_id, {ref: [pair ids], emb: [vector]})`` -> ``(pair_id, (media_id, vector))``."""
     media_id, groups = element
@@ -100,8 +147,10 @@ class MediaPairStage(Stage):
     config_sections = ("media",)
 
     def inputs_for(self, config: Config, facts: RunFacts) -> tuple[str, ...]:
-        """``media_embeddings`` too, unless in text-only mode."""
-        return self.inputs + (("media_embeddings",) if config.media.enabled else ())
+        """``media_embeddings`` too, unless in text-only mode; ``records`` when the corpus has
+        descriptions (``corpus.description_col``)."""
+        return (self.inputs + (("media_embeddings",) if config.media.enabled else ())
+                + (("records",) if config.corpus.description_col else ()))
 
     def build(self, p: beam.Pipeline, ctx: StageContext) -> None:
         cfg = ctx.config.media
@@ -127,7 +176,12 @@ class MediaPairStage(Stage):
             with_vectors = pairs | "NoVectors" >> beam.Map(lambda r: (r, {}))
         results = with_vectors | "Pick" >> beam.ParDo(PickMediaPairs(cfg, kind)).with_outputs(
             REJECTS_TAG, main="rows")
-        _ = results.rows | "WriteMediaPairs" >> WriteTable(ctx, "media_pairs", MEDIA_PAIRS)
+        rows = results.rows
+        if ctx.config.corpus.description_col:
+            records = ctx.read(p, "records", label="Read records",
+                               columns=["media_id", "description"])
+            rows = rows | "Descriptions" >> AttachDescriptions(records)
+        _ = rows | "WriteMediaPairs" >> WriteTable(ctx, "media_pairs", MEDIA_PAIRS)
         _ = results[REJECTS_TAG] | "WriteRejects" >> WriteRejects(ctx)
 
 
