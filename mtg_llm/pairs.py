@@ -35,3 +35,15 @@ def pair_from_captions(txt1: str, txt2: str) -> EditPair:
     if pos is None:
         raise ValueError(f"captions do not differ by exactly one word: {txt1!r} / {txt2!r}")
     return EditPair(txt1, txt2, w1[pos], w2[pos])
+
+
+@dataclass(frozen=True)
+class DensePair:
+    """Describe every change from the query (``txt1``, ``description1``) to the target (``txt2``,
+    ``description2``); a description is ``None`` when the corpus has none for that media item
+    (the prompt then uses the caption alone)."""
+
+    txt1: str
+    txt2: str
+    description1: str | None = None
+    description2: str | None = None

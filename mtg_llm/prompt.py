@@ -5,7 +5,9 @@ Training text and inference prompt (paper, Sec. 3.1)::
     {caption1}\n&&\n{caption2}\n\n### Response: {edit}
 
 At inference the model sees everything up to and including ``### Response:`` and completes the
-edit; :func:`parse_completion` turns the raw completion into one clean line.
+edit; :func:`parse_completion` turns the raw completion into one clean line. A chat-only
+endpoint (``mtg.endpoint_api: chat``) gets :func:`edit_chat_messages`: the two captions in the
+paper's layout after a system message saying what to write.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ RESPONSE_MARKER = "\n\n### Response:"
 STOP_SEQUENCES: tuple[str, ...] = ("\n", "###", "&&", "</s>", "<|endoftext|>", "<|eot_id|>")
 
 _SPACES = re.compile(r"\s+")
+#: system message of one-word edit texts sent to a chat endpoint
+EDIT_SYSTEM = ("You write short modification texts for composed retrieval: given two captions "
+               "separated by &&, write a few words that tell someone who sees the first how to "
+               "change it into the second (e.g. 'Make it a bear'). Write only the text, on one line.")
 
 
 def _clean_caption(caption: str) -> str:
@@ -28,6 +34,12 @@ def _clean_caption(caption: str) -> str:
 def format_prompt(caption1: str, caption2: str) -> str:
     """The inference prompt for turning ``caption1`` into ``caption2`` (ends with ``### Response:``)."""
     return f"{_clean_caption(caption1)}{SEPARATOR}{_clean_caption(caption2)}{RESPONSE_MARKER}"
+
+
+def edit_chat_messages(caption1: str, caption2: str) -> list[dict[str, str]]:
+    """The edit prompt as OpenAI-style chat messages (system + the two captions)."""
+    return [{"role": "system", "content": EDIT_SYSTEM},
+            {"role": "user", "content": f"{_clean_caption(caption1)}{SEPARATOR}{_clean_caption(caption2)}"}]
 
 
 def format_example(caption1: str, caption2: str, edit: str) -> tuple[str, str]:

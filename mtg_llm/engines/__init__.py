@@ -6,26 +6,37 @@ from covr_datagen.mtg_llm.engines.base import Engine, as_edit_pair
 from covr_datagen.mtg_llm.engines.rules import RulesEngine
 
 ENGINES = ("rules", "hf", "vllm")
+#: ``mtg.mode``: one short text per pair (the paper), or also a dense text (``edit_dense``)
+MTG_MODES = ("edit", "dense")
+#: ``mtg.endpoint_api``: which OpenAI-compatible API the vllm engine's endpoint is called with
+ENDPOINT_APIS = ("completions", "chat")
 
 
 def make_engine(cfg) -> Engine:
     """The engine named by ``cfg.engine`` (a :class:`pipeline.config.MtgConfig`), not yet set up."""
     if cfg.engine == "rules":
         return RulesEngine(seed=cfg.seed)
+    dense = cfg.mode == "dense"
     if cfg.engine == "hf":
         from covr_datagen.mtg_llm.engines.hf import HFEngine
 
+        # dense mode keeps the adapter unmerged: dense prompts switch it off (docs/MTG.md)
         return HFEngine(cfg.base_model, cfg.adapter, top_k=cfg.top_k, temperature=cfg.temperature,
                         max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
-                        device=cfg.device, model_cache=cfg.model_cache)
+                        device=cfg.device, model_cache=cfg.model_cache, merge=not dense,
+                        dense_max_new_tokens=cfg.dense_max_new_tokens)
     if cfg.engine == "vllm":
         from covr_datagen.mtg_llm.engines.vllm import VLLMEngine
 
+        if dense and not cfg.base_model:
+            raise ValueError("mtg.mode dense with the vllm engine needs mtg.base_model: dense "
+                             "texts come from the base model (with an endpoint: its served name)")
         return VLLMEngine(cfg.base_model, cfg.adapter, endpoint=cfg.endpoint, top_k=cfg.top_k,
                           temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens,
                           seed=cfg.seed, api_key_env=cfg.api_key_env,
-                          model_cache=cfg.model_cache)
+                          model_cache=cfg.model_cache, endpoint_api=cfg.endpoint_api,
+                          dense_max_new_tokens=cfg.dense_max_new_tokens)
     raise ValueError(f"unknown mtg.engine {cfg.engine!r}; choose one of {', '.join(ENGINES)}")
 
 
-__all__ = ["ENGINES", "Engine", "RulesEngine", "as_edit_pair", "make_engine"]
+__all__ = ["ENDPOINT_APIS", "ENGINES", "MTG_MODES", "Engine", "RulesEngine", "as_edit_pair", "make_engine"]

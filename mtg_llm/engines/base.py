@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from covr_datagen.mtg_llm.pairs import EditPair
+from covr_datagen.mtg_llm.pairs import DensePair, EditPair
 
 PairLike = EditPair | tuple[str, str] | tuple[str, str, str, str]
 
@@ -72,8 +72,9 @@ class Engine:
     """Turns caption pairs into modification texts.
 
     ``setup()`` loads heavy resources once (a Beam worker calls it in ``DoFn.setup``);
-    ``generate(pairs)`` returns one text per pair, in order; ``identity()`` names the engine,
-    the model/adapter and the seed, as recorded in every triplet.
+    ``generate(pairs)`` returns one text per pair, in order; ``generate_dense(pairs)`` one dense
+    text per :class:`DensePair` (``mtg.mode: dense``, :mod:`covr_datagen.mtg_llm.dense_prompt`);
+    ``identity()`` names the engine, the model/adapter and the seed, as recorded in every triplet.
     """
 
     name: str = "engine"
@@ -91,6 +92,10 @@ class Engine:
 
     def generate(self, pairs: Sequence[PairLike], attempt: int = 0) -> list[str]:
         """One text per pair; ``attempt`` > 0 draws another sample (another seed per pair)."""
+        raise NotImplementedError
+
+    def generate_dense(self, pairs: Sequence[DensePair]) -> list[str]:
+        """One dense modification text per pair, in order, each seeded on its own (one draw)."""
         raise NotImplementedError
 
     def write(self, pairs: Sequence[PairLike], attempts: int = 1) -> WrittenTexts:

@@ -4,14 +4,22 @@ Runs on CPU (fp32) and GPU (bf16). Each prompt samples from its own random gener
 the engine seed and that prompt (:class:`PerPromptSampler`), so a pair gets the same text in any
 batch, as with vLLM's per-request seeds (up to floating-point differences between batch shapes,
 which could move a draw that falls on a token boundary).
+
+Dense texts (:meth:`HFEngine.generate_dense`) are written by the base model alone: the LoRA
+adapter was trained on one-word edits, so in dense mode it is kept unmerged and switched off
+for dense prompts (``disable_adapter``). The prompt goes through the tokenizer's chat template
+when it has one (SmolLM2-135M-Instruct does), else in its plain-completion rendering
+(:mod:`covr_datagen.mtg_llm.dense_prompt`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import Sequence
 
+from covr_datagen.mtg_llm.dense_prompt import chat_messages, completion_prompt, parse_dense
 from covr_datagen.mtg_llm.engines.base import (
     Engine,
     PairLike,
@@ -21,6 +29,7 @@ from covr_datagen.mtg_llm.engines.base import (
     model_identity,
 )
 from covr_datagen.mtg_llm.models import check_adapter_matches, resolve_adapter, resolve_base_model
+from covr_datagen.mtg_llm.pairs import DensePair
 from covr_datagen.mtg_llm.prompt import format_prompt, parse_completion
 
 
@@ -87,7 +96,8 @@ class HFEngine(Engine):
                  temperature: float = 0.8, max_new_tokens: int = 32, seed: int = 0,
                  device: str = "auto", dtype: str = "auto", merge: bool = True,
                  min_new_tokens: int = 0, cache_implementation: str | None = None,
-                 stop_at_newline: bool = True, model_cache: str | None = None):
+                 stop_at_newline: bool = True, model_cache: str | None = None,
+                 dense_max_new_tokens: int = 96):
         if not base_model:
             raise ValueError("the hf engine needs mtg.base_model (a model id or local path)")
         check_adapter_matches(base_model, adapter)
@@ -95,6 +105,7 @@ class HFEngine(Engine):
         self.model_cache = model_cache
         self.top_k, self.temperature = top_k, temperature
         self.max_new_tokens, self.seed = max_new_tokens, seed
+        self.dense_max_new_tokens = dense_max_new_tokens
         self.device, self.dtype, self.merge = device, dtype, merge
         self.min_new_tokens = min_new_tokens  # > 0 only for fixed-length benchmarks
         self.cache_implementation = cache_implementation  # e.g. "static" (see BENCHMARKS.md)
@@ -137,31 +148,58 @@ class HFEngine(Engine):
     def generate(self, pairs: Sequence[PairLike], attempt: int = 0) -> list[str]:
         if not pairs:
             return []
+        prompts = [format_prompt(p.txt1, p.txt2) for p in map(as_edit_pair, pairs)]
+        raw = self._sample(prompts, attempt_seed(self.seed, attempt), self.max_new_tokens, "\n",
+                           add_special_tokens=True)
+        return [parse_completion(t) for t in raw]
 
+    def dense_prompts(self, pairs: Sequence[DensePair]) -> tuple[list[str], bool]:
+        """The dense prompts as the model sees them, and whether they came from the chat
+        template (which holds its own special tokens)."""
         self.setup()
-        with self._lock:
-            return self._generate_locked(pairs, attempt)
+        if getattr(self.tokenizer, "chat_template", None):
+            return [self.tokenizer.apply_chat_template(chat_messages(p), tokenize=False,
+                                                       add_generation_prompt=True)
+                    for p in pairs], True
+        return [completion_prompt(p) for p in pairs], False
 
-    def _generate_locked(self, pairs: Sequence[PairLike], attempt: int) -> list[str]:
+    def generate_dense(self, pairs: Sequence[DensePair]) -> list[str]:
+        if not pairs:
+            return []
+        prompts, chat = self.dense_prompts(pairs)
+        raw = self._sample(prompts, self.seed, self.dense_max_new_tokens, "\n\n",
+                           add_special_tokens=not chat, adapter=False)
+        return [parse_dense(t) for t in raw]
+
+    def _sample(self, prompts: list[str], seed: int, max_new_tokens: int, stop: str, *,
+                add_special_tokens: bool, adapter: bool = True) -> list[str]:
+        """Raw completions of ``prompts``, each sampled with its own generator seeded from
+        ``seed`` and the prompt; ``adapter=False`` switches an unmerged LoRA adapter off."""
+        self.setup()
+        disable = getattr(self.model, "disable_adapter", None)
+        off = disable() if not adapter and disable is not None else contextlib.nullcontext()
+        with self._lock, off:
+            return self._generate_locked(prompts, seed, max_new_tokens, stop, add_special_tokens)
+
+    def _generate_locked(self, prompts: list[str], seed: int, max_new_tokens: int, stop: str,
+                         add_special_tokens: bool) -> list[str]:
         import torch
         from transformers import LogitsProcessorList
 
-        prompts = [format_prompt(p.txt1, p.txt2) for p in map(as_edit_pair, pairs)]
         tok = self.tokenizer
-        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=True)
+        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=add_special_tokens)
         enc = {k: v.to(self.model.device) for k, v in enc.items()}
         extra = {}
         if self.cache_implementation:
             extra["cache_implementation"] = self.cache_implementation
         if self.stop_at_newline:
-            extra.update(stop_strings=["\n"], tokenizer=tok)
-        seed = attempt_seed(self.seed, attempt)
+            extra.update(stop_strings=[stop], tokenizer=tok)
         sampler = PerPromptSampler([derive_seed(seed, p) for p in prompts], self.top_k,
                                    self.temperature)
         with torch.inference_mode():
             out = self.model.generate(
                 **enc, do_sample=False, logits_processor=LogitsProcessorList([sampler]),
-                max_new_tokens=self.max_new_tokens, min_new_tokens=self.min_new_tokens or None,
+                max_new_tokens=max_new_tokens, min_new_tokens=self.min_new_tokens or None,
                 pad_token_id=tok.pad_token_id,
                 eos_token_id=tok.eos_token_id, **extra,
             )
@@ -170,8 +208,7 @@ class HFEngine(Engine):
             self.last_new_tokens = int((new != tok.pad_token_id).sum())
         else:
             self.last_new_tokens = int(new.numel())
-        texts = tok.batch_decode(new, skip_special_tokens=True)
-        return [parse_completion(t) for t in texts]
+        return tok.batch_decode(new, skip_special_tokens=True)
 
     def identity(self) -> dict:
         return {"engine": self.name, "model": model_identity(self.base_model, self.adapter),

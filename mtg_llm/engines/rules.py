@@ -2,6 +2,11 @@
 
 The choice is seeded by ``(seed, txt1, txt2)``, so a pair gets the same text on every worker,
 in every run and in any batch order.
+
+Dense mode has a deterministic baseline too (:func:`dense_baseline`): the two captions and the
+target's description composed into one sentence. It names the change but describes nothing a
+caption or description does not already say; it is a baseline for comparisons and tests, not a
+substitute for a language model.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from covr_datagen.mtg_llm.engines.base import (
     attempt_seed,
     derive_seed,
 )
+from covr_datagen.mtg_llm.pairs import DensePair
 
 #: template name -> format string over ``w1`` (word of the query caption), ``w2`` (target word)
 TEMPLATES: dict[str, str] = {
@@ -28,6 +34,20 @@ TEMPLATES: dict[str, str] = {
     "add": "Add {w2}",
     "change_it_to": "Change it to {w2}",
 }
+
+
+def _sentence(text: str) -> str:
+    """``text`` on one line, without a final full stop."""
+    return " ".join(text.split()).rstrip(".")
+
+
+def dense_baseline(pair: DensePair) -> str:
+    """``Turn <query caption> into <target caption>`` and, when the target has a description,
+    ``so that it shows: <target description>``."""
+    text = f"Turn {_sentence(pair.txt1)} into {_sentence(pair.txt2)}"
+    if pair.description2:
+        text += f" so that it shows: {_sentence(pair.description2)}"
+    return text + "."
 
 
 class RulesEngine(Engine):
@@ -53,6 +73,9 @@ class RulesEngine(Engine):
                 derive_seed(attempt_seed(self.seed, attempt), pair.txt1, pair.txt2)).choice(names)
             out.append(TEMPLATES[name].format(w1=pair.word1, w2=pair.word2))
         return out
+
+    def generate_dense(self, pairs: Sequence[DensePair]) -> list[str]:
+        return [dense_baseline(p) for p in pairs]
 
     def identity(self) -> dict:
         model = "rules" if self.template is None else f"rules:{self.template}"
