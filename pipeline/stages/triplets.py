@@ -14,12 +14,20 @@ Language-model texts that do not name the new concept are sampled again, up to
 ``info`` counts the texts (caption pair and direction) sampled again and those still missing
 the concept.
 
+Dense mode (``mtg.mode: dense``): each candidate also gets ``edit_dense``, a complete description
+of every change (:meth:`covr_datagen.mtg_llm.engines.base.Engine.generate_dense`), written from
+both captions and both media items' descriptions. Descriptions belong to media items, so within
+a ``(pair_id, direction)`` group one dense text is written per distinct ``(description1,
+description2)``: media pairs without descriptions share one text, like ``edit``. The one-word
+``edit`` is written as in edit mode, so one run yields both datasets.
+
 Reproducibility: every engine seeds each pair on its own (``rules``: the template choice; ``hf``:
 one random generator per prompt; ``vllm``: per-request seeds), so a pair gets the same text
 whatever the batching (see docs/MTG.md).
 
 Counting unit: candidate triplets (media pair x direction). Drop reasons: ``generation_error``
-(the engine could not produce a text for that pair), ``empty_text``, ``multiline_text``,
+(the engine could not produce a text for that pair), ``dense_generation_error`` (dense mode: no
+dense text, or an empty one, for that pair and those descriptions), ``empty_text``, ``multiline_text``,
 ``long_text``, ``text_is_caption``, ``negative_sentiment``.
 """
 
@@ -44,6 +52,7 @@ from covr_datagen.schemas import TRIPLETS
 
 STAGE = "triplets"
 GENERATION_ERROR = "generation_error"
+DENSE_GENERATION_ERROR = "dense_generation_error"
 
 
 def triplet_id(pair_id: str, pth1: str, pth2: str, direction: str) -> str:
@@ -60,6 +69,7 @@ def candidates(row: dict, corpus: str, both_directions: bool) -> Iterator[dict]:
         yield {
             "pth1": pth1, "pth2": pth2, "txt1": row[f"txt{a}"], "txt2": row[f"txt{b}"],
             "word1": row[f"word{a}"], "word2": row[f"word{b}"],
+            "description1": row.get(f"description{a}"), "description2": row.get(f"description{b}"),
             "sim_txt": row.get("sim_txt"), "sim_media": row.get("sim_media"), "scores": [],
             "triplet_id": triplet_id(row["pair_id"], pth1, pth2, direction),
             "corpus": corpus, "media_kind": row["media_kind"], "direction": direction,
@@ -67,13 +77,31 @@ def candidates(row: dict, corpus: str, both_directions: bool) -> Iterator[dict]:
         }
 
 
-class GenerateTexts(beam.DoFn):
-    """Batch of ``((pair_id, direction), [candidates])`` -> candidates with ``edit`` and the
-    engine identity; pairs the engine cannot handle go to the rejects output."""
+def _one_by_one(write, items: list) -> list:
+    """``write(items)``, or when it raises ``ValueError`` (one bad item must not sink the batch)
+    ``write([item])`` for each item, with the ``ValueError`` in place of a failed item's text."""
+    try:
+        return write(items)
+    except ValueError:
+        out: list = []
+        for item in items:
+            try:
+                out.extend(write([item]))
+            except ValueError as exc:
+                out.append(exc)
+        return out
 
-    def __init__(self, engine: EngineSpec, concept_attempts: int):
+
+class GenerateTexts(beam.DoFn):
+    """Batch of ``((pair_id, direction), [candidates])`` -> candidates with ``edit`` (and in
+    dense mode ``edit_dense``) and the engine identity; pairs the engine cannot handle go to the
+    rejects output."""
+
+    def __init__(self, engine: EngineSpec, concept_attempts: int, dense: bool = False,
+                 batch_size: int = 32):
         self.model = SharedModel(engine)  # one engine (one model in memory) per worker process
         self.concept_attempts = concept_attempts
+        self.dense, self.batch_size = dense, batch_size
 
     def setup(self):
         self._engine = self.model.acquire()
@@ -90,33 +118,49 @@ class GenerateTexts(beam.DoFn):
             self._missing.inc(written.missing_concept)
         return written.texts
 
-    def _texts(self, pairs) -> list[str | Exception]:
-        try:
-            return self._write(pairs)
-        except ValueError:  # one bad pair must not sink the batch: retry one by one
-            out: list[str | Exception] = []
-            for pair in pairs:
-                try:
-                    out.extend(self._write([pair]))
-                except ValueError as exc:
-                    out.append(exc)
-            return out
+    def _dense_texts(self, groups: dict[int, list[dict]]) -> dict:
+        """``{(group index, description1, description2): dense text or the error}`` for every
+        distinct description pair of each group, written ``batch_size`` prompts at a time."""
+        from covr_datagen.mtg_llm.pairs import DensePair
+
+        keys, pairs = [], []
+        for index, rows in groups.items():
+            for d1, d2 in dict.fromkeys((r["description1"], r["description2"]) for r in rows):
+                keys.append((index, d1, d2))
+                pairs.append(DensePair(rows[0]["txt1"], rows[0]["txt2"], d1, d2))
+        texts: list = []
+        for start in range(0, len(pairs), self.batch_size):
+            texts.extend(_one_by_one(self._engine.generate_dense, pairs[start:start + self.batch_size]))
+        if len(texts) != len(pairs):
+            raise RuntimeError(f"engine returned {len(texts)} dense texts for {len(pairs)} pairs")
+        return dict(zip(keys, texts))
 
     def process(self, batch):
         from covr_datagen.mtg_llm.pairs import EditPair
 
         groups = [list(rows) for _, rows in batch]
         pairs = [EditPair(g[0]["txt1"], g[0]["txt2"], g[0]["word1"], g[0]["word2"]) for g in groups]
-        texts = self._texts(pairs)
+        texts = _one_by_one(self._write, pairs)
         if len(texts) != len(pairs):
             raise RuntimeError(f"engine returned {len(texts)} texts for {len(pairs)} pairs")
-        for rows, text in zip(groups, texts):
+        written = {i: groups[i] for i, text in enumerate(texts) if not isinstance(text, Exception)}
+        dense = self._dense_texts(written) if self.dense else {}
+        for index, (rows, text) in enumerate(zip(groups, texts)):
             for row in rows:
                 if isinstance(text, Exception):
                     yield self._drops.reject(Drop(GENERATION_ERROR, str(text)), row["triplet_id"], row)
-                else:
-                    yield {**row, "edit": text, "engine": self._identity["engine"],
-                           "model": self._identity["model"], "seed": self._identity["seed"]}
+                    continue
+                out = {**row, "edit": text, "engine": self._identity["engine"],
+                       "model": self._identity["model"], "seed": self._identity["seed"]}
+                if self.dense:
+                    dense_text = dense[(index, row["description1"], row["description2"])]
+                    if isinstance(dense_text, Exception) or not dense_text:
+                        why = str(dense_text) if dense_text else "the engine wrote an empty dense text"
+                        yield self._drops.reject(Drop(DENSE_GENERATION_ERROR, why),
+                                                 row["triplet_id"], out)
+                        continue
+                    out["edit_dense"] = dense_text
+                yield out
 
 
 def text_filters(cfg: MtgConfig) -> list:
@@ -158,7 +202,9 @@ class TripletStage(Stage):
             # pairs a batch (it aims at 10 s a batch), and a language model is fastest batched
             | "BatchPairs" >> beam.BatchElements(min_batch_size=cfg.batch_size,
                                                  max_batch_size=cfg.batch_size)
-            | "Generate" >> beam.ParDo(GenerateTexts(engine, cfg.concept_attempts))
+            | "Generate" >> beam.ParDo(GenerateTexts(engine, cfg.concept_attempts,
+                                                     dense=cfg.mode == "dense",
+                                                     batch_size=cfg.batch_size))
             .with_outputs(REJECTS_TAG, main="ok")
         )
         kept, filtered_out = generated.ok | "TextFilters" >> ApplyFilters(
