@@ -2,10 +2,7 @@
 stands in for ``vllm serve``; vLLM itself is not exercised on CPU machines)."""
 
 import json
-import threading
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Iterator
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -13,6 +10,7 @@ from covr_datagen.mtg_llm.engines import make_engine
 from covr_datagen.mtg_llm.engines.vllm import VLLMEngine, completions_url
 from covr_datagen.pipeline.config import MtgConfig
 from covr_datagen.pipeline.core.rundir import RunDir
+from tests.helpers import serving
 
 
 def test_in_process_arguments(tmp_path):
@@ -70,19 +68,6 @@ class _FakeCompletions(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
-
-
-@contextmanager
-def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    """Serve ``handler`` on 127.0.0.1 in a thread; yields the base URL."""
-    srv = HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}"
-    finally:
-        srv.shutdown()
-        srv.server_close()
 
 
 @pytest.fixture

@@ -420,3 +420,48 @@ def test_jsonl_values_of_the_wrong_type_are_rejected(tmp_path):
     assert [r["media_id"] for r in records] == ["1", "x"]
     assert report["dropped"] == {"wrong_type": 3}
     assert "column 'caption' holds list" in rejects[0]["detail"]
+
+
+# --- descriptions (issue 19 item 2) -------------------------------------------------------------
+def test_description_column_is_read_empty_is_null_and_leaves_extra(tmp_path):
+    corpus = tmp_path / "c.csv"
+    corpus.write_text('id,caption,description,tag\n'
+                      'a,Red car,"A red car drives, slowly,\nalong a road.",x\n'
+                      'b,Blue car,,y\n'
+                      'c,Green car,   ,z\n', encoding="utf-8")
+    report, records, rejects = read(tmp_path, corpus, "csv", id_col="id", description_col="description")
+    assert report["kept"] == 3 and rejects == []
+    assert [r["description"] for r in records] == ["A red car drives, slowly,\nalong a road.", None, None]
+    assert all(json.loads(r["extra"]) == {"tag": t} for r, t in zip(records, "xyz"))
+    jsonl = tmp_path / "c.jsonl"
+    jsonl.write_text('{"id": "a", "caption": "Red car", "description": "A red car."}\n'
+                     '{"id": "b", "caption": "Blue car"}\n', encoding="utf-8")
+    _, records, _ = read(tmp_path / "j", jsonl, "jsonl", id_col="id", description_col="description")
+    assert [r["description"] for r in records] == ["A red car.", None]
+    webvid = tmp_path / "w.csv"
+    webvid.write_text("videoid,page_dir,name,desc\n1,p,Red car,A red car.\n", encoding="utf-8")
+    _, records, _ = read(tmp_path / "w", webvid, "webvid", description_col="desc")
+    assert records[0]["description"] == "A red car." and records[0]["extra"] is None
+
+
+@pytest.mark.parametrize("fmt,text", [
+    ("csv", "id,caption\na,Red car\n"),
+    ("webvid", "videoid,page_dir,name\n1,p,Red car\n"),
+    ("cc3m", "Red car\thttp://x/1.jpg\n"),
+    ("parquet", None),
+])
+def test_a_missing_description_column_is_one_line_exit_2(tmp_path, capsys, fmt, text):
+    from covr_datagen.pipeline.cli import main as cli_main
+
+    corpus = tmp_path / f"c.{fmt}"
+    if text is None:
+        pq.write_table(pa.table({"caption": ["Red car"]}), corpus)
+    else:
+        corpus.write_text(text, encoding="utf-8")
+    rc = cli_main(["build", "--corpus", str(corpus), "--format", fmt, "--out", str(tmp_path / "run"),
+                   "--description-col", "summary", "--until", "read"])
+    err = capsys.readouterr().err
+    lines = [line for line in err.strip().splitlines() if not line.startswith("[")]  # progress
+    assert rc == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert ("'summary' (--description-col) not in" in err if fmt != "cc3m"
+            else "--description-col needs a corpus with named columns" in err)

@@ -6,11 +6,17 @@
    demo ships no real videos (see :mod:`covr_datagen.pipeline.devtools.synthetic_media`);
 3. build everything else with ``--media-root RUN/media``;
 4. write the HTML report and print where it is.
+
+With ``--mtg-mode dense`` the demo first writes ``RUN/demo_corpus_described.csv``: the corpus with
+a ``description`` column saying what each synthetic clip shows
+(:func:`covr_datagen.pipeline.devtools.synthetic_media.clip_description`), and builds from it
+with ``corpus.description_col: description``, so the dense texts have descriptions to use.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 from importlib import resources
 from pathlib import Path
@@ -23,6 +29,34 @@ def demo_corpus_path() -> str:
     return str(resources.files("covr_datagen.pipeline") / "data" / "demo_corpus.csv")
 
 
+def write_described_corpus(corpus: str, out: Path) -> str:
+    """Copy the WebVid-layout ``corpus`` to ``out`` with a ``description`` column appended: the
+    description of each record's synthetic clip. Records that are not well-formed (the demo's
+    deliberate bad rows) are copied unchanged, so the read stage still rejects them."""
+    from covr_datagen.pipeline.corpus.records import RecordRule, record_ends, split_csv_record
+    from covr_datagen.pipeline.devtools.synthetic_media import clip_description
+
+    data = Path(corpus).read_bytes()
+    header, _, body = data.partition(b"\n")
+    names = split_csv_record(header.decode("utf-8").rstrip("\r"))
+    rule = RecordRule(quoted=True, columns=len(names))
+    lines, start = [header.rstrip(b"\r").decode("utf-8") + ",description"], 0
+    for end in record_ends(body, rule).tolist():
+        record = body[start:end].rstrip(b"\r").decode("utf-8")
+        start = end + 1
+        try:
+            fields = split_csv_record(record)
+        except csv.Error:
+            fields = []
+        if len(fields) == len(names):
+            description = clip_description(fields[names.index("name")].strip())
+            record += ',"' + description.replace('"', '""') + '"'
+        lines.append(record)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(out)
+
+
 def run_demo(out: str | Path, config: Config, beam_args: list[str] | None = None,
              force: bool = False, corpus: str | None = None, stage_retries: int = 1):
     """Build the demo corpus into ``out`` with synthetic clips; return the :class:`RunDir`."""
@@ -32,6 +66,9 @@ def run_demo(out: str | Path, config: Config, beam_args: list[str] | None = None
 
     run = RunDir(out)
     corpus = corpus or demo_corpus_path()
+    if config.mtg.mode == "dense" and config.corpus.description_col is None:
+        corpus = write_described_corpus(corpus, run.root / "demo_corpus_described.csv")
+        config.corpus.description_col = "description"
     config.corpus.format = "webvid"
     if config.corpus.name is None:
         config.corpus.name = "demo"

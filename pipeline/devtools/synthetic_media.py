@@ -38,6 +38,18 @@ def caption_image(caption: str, height: int = 48, width: int = 64, grid: int = 3
     return img
 
 
+def clip_description(caption: str, n_frames: int = 16, grid: int = 3) -> str:
+    """What :func:`clip_frames` draws for ``caption``, in words: the long description the demo
+    gives its clips for dense mode (true of the synthetic clip, not of any real footage)."""
+    words = caption.split()[: grid * grid]
+    cells = "; ".join(f"{word} #{bytes(_word_colour(word).astype(np.uint8)).hex()}" for word in words)
+    padding = grid * grid - len(words)
+    return (f"A synthetic {n_frames}-frame clip showing a {grid} by {grid} grid of coloured cells, "
+            f"one per caption word ({cells})"
+            + (f", and {padding} padding cell{'s' * (padding > 1)}" if padding else "")
+            + "; a white bar sweeps from left to right and the middle frame has a white border.")
+
+
 def clip_frames(caption: str, n_frames: int = 16, height: int = 48, width: int = 64) -> list[np.ndarray]:
     """RGB uint8 frames of the synthetic clip of ``caption`` (see the module docstring)."""
     base = caption_image(caption, height, width)
