@@ -142,6 +142,18 @@ ROWS = [  # pair A: two media pairs with descriptions, one without; pair B: none
 ]
 
 
+def test_candidates_carry_descriptions_per_direction_and_only_when_there_are_any():
+    from covr_datagen.pipeline.stages.triplets import candidates
+
+    forward, backward = candidates(ROWS[0], "toy", both_directions=True)
+    assert (forward["description1"], forward["description2"]) == (ROWS[0]["description1"],
+                                                                  ROWS[0]["description2"])
+    assert (backward["description1"], backward["description2"]) == (ROWS[0]["description2"],
+                                                                    ROWS[0]["description1"])
+    # edit-mode rows (and their rejects) without descriptions stay as they were
+    assert all("description1" not in c for c in candidates(ROWS[2], "toy", both_directions=True))
+
+
 def _run_triplets(tmp_path, config):
     run = RunDir(tmp_path / "run")
     write_table(run.table("media_pairs"), ROWS, MEDIA_PAIRS)

@@ -62,14 +62,18 @@ def triplet_id(pair_id: str, pth1: str, pth2: str, direction: str) -> str:
 
 
 def candidates(row: dict, corpus: str, both_directions: bool) -> Iterator[dict]:
-    """The candidate triplet(s) of one media pair, without text."""
+    """The candidate triplet(s) of one media pair, without text; with the media items'
+    descriptions when the media pair has any (so that edit-mode rows without descriptions, and
+    their rejects, are what they were before descriptions existed)."""
     sides = [("forward", "1", "2")] + ([("backward", "2", "1")] if both_directions else [])
+    described = row.get("description1") is not None or row.get("description2") is not None
     for direction, a, b in sides:
         pth1, pth2 = row[f"media_id{a}"], row[f"media_id{b}"]
-        yield {
+        extra = ({"description1": row[f"description{a}"], "description2": row[f"description{b}"]}
+                 if described else {})
+        yield {**extra,
             "pth1": pth1, "pth2": pth2, "txt1": row[f"txt{a}"], "txt2": row[f"txt{b}"],
             "word1": row[f"word{a}"], "word2": row[f"word{b}"],
-            "description1": row.get(f"description{a}"), "description2": row.get(f"description{b}"),
             "sim_txt": row.get("sim_txt"), "sim_media": row.get("sim_media"), "scores": [],
             "triplet_id": triplet_id(row["pair_id"], pth1, pth2, direction),
             "corpus": corpus, "media_kind": row["media_kind"], "direction": direction,
@@ -125,7 +129,7 @@ class GenerateTexts(beam.DoFn):
 
         keys, pairs = [], []
         for index, rows in groups.items():
-            for d1, d2 in dict.fromkeys((r["description1"], r["description2"]) for r in rows):
+            for d1, d2 in dict.fromkeys((r.get("description1"), r.get("description2")) for r in rows):
                 keys.append((index, d1, d2))
                 pairs.append(DensePair(rows[0]["txt1"], rows[0]["txt2"], d1, d2))
         texts: list = []
@@ -153,7 +157,7 @@ class GenerateTexts(beam.DoFn):
                 out = {**row, "edit": text, "engine": self._identity["engine"],
                        "model": self._identity["model"], "seed": self._identity["seed"]}
                 if self.dense:
-                    dense_text = dense[(index, row["description1"], row["description2"])]
+                    dense_text = dense[(index, row.get("description1"), row.get("description2"))]
                     if isinstance(dense_text, Exception) or not dense_text:
                         why = str(dense_text) if dense_text else "the engine wrote an empty dense text"
                         yield self._drops.reject(Drop(DENSE_GENERATION_ERROR, why),
