@@ -336,3 +336,21 @@ def test_hf_dense_texts_come_from_the_base_model_without_the_adapter(tmp_path):
                                     "{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}")
     prompts, chat = base.dense_prompts(pairs[:1])
     assert chat and prompts == [f"<system>{SYSTEM}<user>{user_message(PAIR)}<assistant>"]
+
+
+@pytest.mark.slow
+def test_the_demo_in_dense_mode_describes_its_synthetic_clips(tmp_path):
+    from covr_datagen.pipeline.commands.demo import run_demo
+    from covr_datagen.pipeline.devtools.synthetic_media import clip_description
+
+    config = Config(mtg=MtgConfig(engine="rules", mode="dense"))
+    config.media.enabled = False
+    run = run_demo(tmp_path / "run", config)
+    assert (tmp_path / "run" / "demo_corpus_described.csv").is_file()
+    captions = {r["media_id"]: r["caption"] for r in run.read_table("records").to_pylist()}
+    triplets = run.read_table("triplets").to_pylist()
+    assert triplets and all(t["edit_dense"] for t in triplets)
+    for t in triplets:
+        assert t["description1"] == clip_description(captions[t["pth1"]])
+        assert t["edit_dense"] == dense_baseline(DensePair(t["txt1"], t["txt2"], t["description1"],
+                                                           t["description2"]))

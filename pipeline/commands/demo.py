@@ -66,13 +66,13 @@ def run_demo(out: str | Path, config: Config, beam_args: list[str] | None = None
 
     run = RunDir(out)
     corpus = corpus or demo_corpus_path()
-    if config.mtg.mode == "dense" and config.corpus.description_col is None:
-        corpus = write_described_corpus(corpus, run.root / "demo_corpus_described.csv")
-        config.corpus.description_col = "description"
     config.corpus.format = "webvid"
     if config.corpus.name is None:
         config.corpus.name = "demo"
     with run.writing():  # one lock over both builds and the clips written between them
+        if config.mtg.mode == "dense" and config.corpus.description_col is None:
+            corpus = write_described_corpus(corpus, run.root / "demo_corpus_described.csv")
+            config.corpus.description_col = "description"
         run_build(BuildRequest(corpus, str(run.root), list(beam_args or []), force, "read",
                                stage_retries), config)
         media_root = run.root / "media"
