@@ -52,7 +52,11 @@ def register(subparsers) -> None:
 
     ge = sub.add_parser("generate", help="modification texts for a CSV of caption pairs")
     ge.add_argument("--pairs", required=True,
-                    help="CSV with txt1,txt2 (word1,word2 optional: found when absent)")
+                    help="CSV with txt1,txt2 (word1,word2 optional: found when absent; "
+                    "description1,description2 optional, used by --mode dense)")
+    ge.add_argument("--mode", choices=["edit", "dense"], default=MtgConfig.mode,
+                    help="edit: one short text per pair; dense: a complete description of every "
+                    "change (column edit_dense, docs/MTG.md)")
     ge.add_argument("--out", default="-", help="output CSV (default: stdout)")
     ge.add_argument("--engine", choices=["rules", "hf", "vllm"], default=MtgConfig.engine)
     ge.add_argument("--base-model", default=DEFAULT_BASE_MODEL,
@@ -62,6 +66,8 @@ def register(subparsers) -> None:
     ge.add_argument("--model-cache", metavar="DIR",
                     help="where built-in models are converted (default: ~/.cache/covr-datagen/models)")
     ge.add_argument("--endpoint", help="OpenAI-compatible completions URL (vllm engine)")
+    ge.add_argument("--endpoint-api", choices=["completions", "chat"], default=MtgConfig.endpoint_api,
+                    help="/v1/completions (default) or /v1/chat/completions")
     ge.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR",
                     help="environment variable holding the endpoint's API key (default "
                     "OPENAI_API_KEY; VLLM_API_KEY when it is unset)")
@@ -69,6 +75,7 @@ def register(subparsers) -> None:
     ge.add_argument("--top-k", type=int, default=200)
     ge.add_argument("--temperature", type=float, default=0.8)
     ge.add_argument("--max-new-tokens", type=int, default=32)
+    ge.add_argument("--dense-max-new-tokens", type=int, default=MtgConfig.dense_max_new_tokens)
     ge.add_argument("--batch-size", type=int, default=32)
     ge.add_argument("--concept-attempts", type=int, default=MtgConfig.concept_attempts,
                     metavar="N", help="draws per pair at most until the text names the new "
@@ -117,6 +124,19 @@ def read_pairs(path: str | Path):
     return pairs
 
 
+def read_dense_pairs(path: str | Path):
+    """Pairs of a CSV (``txt1``, ``txt2``, optional ``description1``/``description2``; an empty
+    description is none) as DensePairs."""
+    from covr_datagen.mtg_llm.pairs import DensePair
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"txt1", "txt2"} <= set(reader.fieldnames):
+            raise ValueError(f"{path}: needs columns txt1 and txt2, has {reader.fieldnames}")
+        return [DensePair(row["txt1"], row["txt2"], row.get("description1") or None,
+                          row.get("description2") or None) for row in reader]
+
+
 def _generate(args: argparse.Namespace) -> int:
     from covr_datagen.mtg_llm.engines import make_engine
 
@@ -125,11 +145,14 @@ def _generate(args: argparse.Namespace) -> int:
                     model_cache=args.model_cache, top_k=args.top_k, temperature=args.temperature,
                     max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
                     seed=args.seed, device=args.device, api_key_env=args.api_key_env,
-                    concept_attempts=args.concept_attempts)
+                    concept_attempts=args.concept_attempts, mode=args.mode,
+                    endpoint_api=args.endpoint_api, dense_max_new_tokens=args.dense_max_new_tokens)
     if cfg.concept_attempts < 1:
         raise ValueError(f"--concept-attempts must be at least 1, got {cfg.concept_attempts}")
-    pairs = read_pairs(args.pairs)
     engine = make_engine(cfg)
+    if cfg.mode == "dense":
+        return _generate_dense(args, cfg, engine)
+    pairs = read_pairs(args.pairs)
     engine.check_access()
     engine.setup()
     texts: list[str] = []
@@ -142,14 +165,35 @@ def _generate(args: argparse.Namespace) -> int:
         print(f"mtg generate: {missing} of {len(pairs)} texts do not name the new concept "
               f"after {cfg.concept_attempts} draw(s)", file=sys.stderr)
     ident = engine.identity()
-    out = sys.stdout if args.out == "-" else open(args.out, "w", newline="", encoding="utf-8")
+    _write_csv(args.out, ["txt1", "txt2", "word1", "word2", "edit", "engine", "model", "seed"],
+               ([p.txt1, p.txt2, p.word1, p.word2, text, ident["engine"], ident["model"],
+                 ident["seed"]] for p, text in zip(pairs, texts)))
+    return 0
+
+
+def _generate_dense(args: argparse.Namespace, cfg: MtgConfig, engine) -> int:
+    """``mtg generate --mode dense``: one dense text per row (one draw, seeded per pair)."""
+    pairs = read_dense_pairs(args.pairs)
+    engine.check_access()
+    engine.setup()
+    texts: list[str] = []
+    for i in range(0, len(pairs), cfg.batch_size):
+        texts.extend(engine.generate_dense(pairs[i:i + cfg.batch_size]))
+    ident = engine.identity()
+    _write_csv(args.out, ["txt1", "txt2", "description1", "description2", "edit_dense", "engine",
+                          "model", "seed"],
+               ([p.txt1, p.txt2, p.description1 or "", p.description2 or "", text,
+                 ident["engine"], ident["model"], ident["seed"]] for p, text in zip(pairs, texts)))
+    return 0
+
+
+def _write_csv(path: str, header: list[str], rows) -> None:
+    """``header`` and ``rows`` as CSV to ``path`` (``-``: stdout)."""
+    out = sys.stdout if path == "-" else open(path, "w", newline="", encoding="utf-8")
     try:
         writer = csv.writer(out)
-        writer.writerow(["txt1", "txt2", "word1", "word2", "edit", "engine", "model", "seed"])
-        for pair, text in zip(pairs, texts):
-            writer.writerow([pair.txt1, pair.txt2, pair.word1, pair.word2, text,
-                             ident["engine"], ident["model"], ident["seed"]])
+        writer.writerow(header)
+        writer.writerows(rows)
     finally:
         if out is not sys.stdout:
             out.close()
-    return 0

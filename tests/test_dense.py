@@ -354,3 +354,33 @@ def test_the_demo_in_dense_mode_describes_its_synthetic_clips(tmp_path):
         assert t["description1"] == clip_description(captions[t["pth1"]])
         assert t["edit_dense"] == dense_baseline(DensePair(t["txt1"], t["txt2"], t["description1"],
                                                            t["description2"]))
+
+
+def test_mtg_generate_dense_through_a_chat_endpoint_and_with_rules(tmp_path, monkeypatch, capsys):
+    from covr_datagen.pipeline.cli import main as cli_main
+
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("txt1,txt2,description1,description2\n"
+                     "Red car,Blue car,,A blue car on a road.\n"
+                     "Black bird,black bear,A bird.,A bear.\n", encoding="utf-8")
+    wanted = [DensePair("Red car", "Blue car", None, "A blue car on a road."),
+              DensePair("Black bird", "black bear", "A bird.", "A bear.")]
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    out = tmp_path / "dense.csv"
+    with StandInOpenAI(_scripted, key=KEY) as server:
+        assert cli_main(["mtg", "generate", "--pairs", str(pairs), "--mode", "dense", "--engine",
+                         "vllm", "--base-model", "served-base", "--endpoint", server.url,
+                         "--endpoint-api", "chat", "--seed", "5", "--out", str(out)]) == 0
+    import csv
+
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [r["edit_dense"] for r in rows] == [expected_dense(p) for p in wanted]
+    assert rows[0]["description1"] == "" and rows[1]["description2"] == "A bear."
+    posts = [body for path, _, body in server.requests if path == "/v1/chat/completions"]
+    assert sorted(json.dumps(b["messages"]) for b in posts) == sorted(json.dumps(chat_messages(p))
+                                                                      for p in wanted)
+    assert {b["seed"] for b in posts} == {5} and KEY not in out.read_text(encoding="utf-8")
+    assert cli_main(["mtg", "generate", "--pairs", str(pairs), "--mode", "dense", "--engine",
+                     "rules"]) == 0
+    printed = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert [r["edit_dense"] for r in printed] == [dense_baseline(p) for p in wanted]
