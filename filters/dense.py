@@ -120,12 +120,16 @@ class ConsistencyFilter(Filter):
         self._encoder = self._model.acquire()
 
     def similarities(self, items: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Cosine of each item's text with its target's text."""
+        """Cosine of each item's text with its target's text. Each distinct string is embedded
+        once per call (a caption pair's text is shared by its media pairs, a target by many)."""
         if self._encoder is None:
             self.setup()
         texts = [item.get(self.key) or "" for item in items]
-        vectors = self._encoder.encode(texts + [target_text(item) for item in items])
-        return np.einsum("ij,ij->i", vectors[:len(items)], vectors[len(items):])
+        targets = [target_text(item) for item in items]
+        distinct = list(dict.fromkeys(texts + targets))
+        row = {text: i for i, text in enumerate(distinct)}
+        vectors = self._encoder.encode(distinct)
+        return np.einsum("ij,ij->i", vectors[[row[t] for t in texts]], vectors[[row[t] for t in targets]])
 
     def check_batch(self, items: Sequence[Mapping[str, Any]]) -> list[Drop | None]:
         if not items:

@@ -142,6 +142,17 @@ def test_consistency_compares_with_the_target_description_when_there_is_one(cons
     assert consistency.check(unrelated).reason == "dense_inconsistent"
 
 
+def test_consistency_embeds_each_distinct_string_once_per_batch(consistency, monkeypatch):
+    encoded: list[list[str]] = []
+    encode = consistency._encoder.encode
+    monkeypatch.setattr(consistency._encoder, "encode", lambda texts: encoded.append(texts) or encode(texts))
+    shared = dense_item("Turn the black bird into a black bear standing in the same spot.")
+    other = dense_item("Turn the black bird into a brown bear in the snow.", txt2="brown bear in snow")
+    sims = consistency.similarities([shared, dict(shared), other, dict(shared)])
+    assert encoded == [[shared["edit_dense"], other["edit_dense"], "black bear", "brown bear in snow"]]
+    assert sims[0] == sims[1] == sims[3] and sims[2] != sims[0]
+
+
 def test_dense_filters_follow_the_text_filters_only_in_dense_mode():
     edit = Config()
     assert [f.name for f in text_filters(edit)] == ["degenerate", "negative_sentiment"]
