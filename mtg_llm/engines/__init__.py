@@ -6,6 +6,8 @@ from covr_datagen.mtg_llm.engines.base import Engine, as_edit_pair
 from covr_datagen.mtg_llm.engines.rules import RulesEngine
 
 ENGINES = ("rules", "hf", "vllm")
+#: ``mtg.mode``: one short text per pair (the paper), or also a dense text (``edit_dense``)
+MTG_MODES = ("edit", "dense")
 
 
 def make_engine(cfg) -> Engine:
