@@ -226,6 +226,7 @@ def dense_run(root: Path):
     table = run.read_table("triplets").to_pylist()
     for i, row in enumerate(table[:40]):
         row["edit_dense"] = " ".join(["Change"] + [f"w{k}" for k in range(9 + i)])
+        row["engine"], row["model"] = "vllm", "served-base"  # the others stay rules
     stages = STAGES[:-1] + [{"name": "triplets", "input": 95, "kept": 84, "seconds": 4.0, "info": {},
                              "dropped": {"negative_sentiment": 6, "dense_too_short": 3,
                                          "dense_inconsistent": 2}}]
@@ -261,7 +262,7 @@ def test_dense_runs_get_a_histogram_statistics_samples_and_a_card_section(tmp_pa
     assert "## Variant `dense`" in card and "covr-datagen export --variant dense" in card
     assert "40 of 84 triplets also have a dense modification text" in card
     assert "| mean | 29.50 | ~31 |" in card and "| median | 29.50 | - |" in card
-    assert "MTG mode: dense; engine: vllm" in card
+    assert "MTG mode: dense; engine: vllm; model: served-base (as recorded in the dense triplets)" in card
     assert '"min_consistency": 0.35' in card
     assert "dense drops in the triplets stage: dense_inconsistent: 2, dense_too_short: 3" in card
 

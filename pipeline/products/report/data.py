@@ -23,7 +23,7 @@ from covr_datagen.pipeline.products.export import triplets_dataset
 STYLES = {"video": "WebVid-CoVR-style", "image": "CC-CoIR-style"}
 TASKS = {"video": "composed video retrieval", "image": "composed image retrieval"}
 TRIPLET_COLUMNS = ["pth1", "pth2", "edit", "txt1", "txt2", "sim_txt", "sim_media", "word1", "word2",
-                   "media_kind", "corpus", "direction", "edit_dense"]
+                   "media_kind", "corpus", "direction", "engine", "model", "edit_dense"]
 #: mean words per modification text of Dense-WebVid-CoVR (BSE-CoVR, ICCV 2025), the reference
 #: the report sets dense texts against
 DENSE_REFERENCE_WORDS = 31

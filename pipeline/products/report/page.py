@@ -195,6 +195,9 @@ def _dense_card(data: ReportData) -> list[str]:
     (mode, engine, dense filters and the triplets stage's dense drops)."""
     dense, cfg = data.dense, data.manifest.get("config", {})
     mtg = cfg.get("mtg") or {}
+    written = dense_triplets(data.triplets)
+    engines = ", ".join(sorted(set(written["engine"].to_pylist()))) or "unknown"
+    models = ", ".join(sorted(set(written["model"].to_pylist()))) or "unknown"
     triplets_stage = next((s for s in data.manifest.get("stages", []) if s.get("name") == "triplets"), {})
     drops = {r: n for r, n in (triplets_stage.get("dropped") or {}).items() if r.startswith("dense_")}
     lines = [
@@ -211,8 +214,8 @@ def _dense_card(data: ReportData) -> list[str]:
               for key, label in DENSE_STAT_LABELS]
     lines += [
         "", "Provenance:", "",
-        f"- MTG mode: {mtg.get('mode', 'unknown')}; engine: {mtg.get('engine', 'unknown')}; "
-        f"model: {mtg.get('base_model') or 'none'}",
+        f"- MTG mode: {mtg.get('mode', 'unknown')}; engine: {engines}; model: {models} (as recorded "
+        "in the dense triplets)",
         "- dense filters: " + (json.dumps(cfg["dense_filters"], sort_keys=True) if cfg.get("dense_filters")
                                else "unknown (no dense_filters in the config)"),
         f"- consistency encoder: {(cfg.get('text_encoder') or {}).get('model', 'unknown')}",
