@@ -16,7 +16,7 @@ from covr_datagen.pipeline.products.export import COVR_COLUMNS, export_covr_csv
 from covr_datagen.pipeline.products.heldout import parse_split
 from covr_datagen.pipeline.products.trainer_ids import id_problem, id_problems, renumbered_ids, trainer_int
 from covr_datagen.schemas import RECORDS, TRIPLETS
-from tests.covr_trainer import id2int
+from tests.covr_trainer import id2int, pre_caption
 from tests.helpers import triplet_row, write_run
 
 
@@ -304,6 +304,7 @@ def test_dense_variant_puts_the_dense_text_in_edit_and_counts_triplets_without_o
     assert "edit_dense" not in df.columns and "description2" in df.columns
     by_id = {r["triplet_id"]: r for r in dense_rows()}
     for _, row in df.iterrows():
+        assert pre_caption(row["edit"])  # the trainer's text cleaning reads every dense text
         assert row["edit"] == by_id[row["triplet_id"]]["edit_dense"]
         assert row["edit_short"] == by_id[row["triplet_id"]]["edit"]
     summary = json.loads((tmp_path / "dense.export.json").read_text())
