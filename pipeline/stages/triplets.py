@@ -45,6 +45,7 @@ from covr_datagen.pipeline.core.accounting import REJECTS_TAG, ApplyFilters, Cou
 from covr_datagen.pipeline.core.models import SharedModel
 from covr_datagen.pipeline.core.stage import RunFacts, Stage, StageContext
 from covr_datagen.pipeline.core.tables import WriteRejects, WriteTable, file_metadata
+from covr_datagen.pipeline.filter_sets import dense_text_filters
 from covr_datagen.pipeline.stages.frame_scores import AttachFrameScores, frame_scores_key, scoring_enabled
 from covr_datagen.schemas import TRIPLETS
 
@@ -133,8 +134,6 @@ def dense_mode(config: Config) -> bool:
 def text_filters(config: Config) -> list:
     """The filters applied to generated texts, cheapest first; in dense mode the dense-text
     filters follow."""
-    from covr_datagen.pipeline.filter_sets import dense_text_filters
-
     cfg = config.mtg
     filters = [DegenerateTextFilter(max_chars=cfg.max_chars),
                NegativeSentimentFilter(min_polarity=cfg.min_polarity)]
