@@ -13,15 +13,21 @@ class DegenerateTextFilter(Filter):
     ``empty_text`` (nothing but whitespace), ``multiline_text`` (a line break inside),
     ``long_text`` (more than ``max_chars`` characters), ``text_is_caption`` (the text equals the
     query or target caption, compared after the pipeline's caption normalisation).
+    ``reason_prefix`` tells the texts of another column apart in the counts (``dense_`` for
+    ``edit_dense``: ``dense_empty_text``, ...).
     """
 
     name = "degenerate"
 
     def __init__(self, max_chars: int = 200, key: str = "edit",
-                 caption_keys: tuple[str, str] = ("txt1", "txt2")):
+                 caption_keys: tuple[str, ...] = ("txt1", "txt2"), reason_prefix: str = ""):
         self.max_chars = max_chars
         self.key = key
         self.caption_keys = caption_keys
+        self.reason_prefix = reason_prefix
+
+    def drop(self, detail: str = "", reason: str | None = None) -> Drop:
+        return super().drop(detail, self.reason_prefix + (reason or self.name))
 
     def check(self, item: Mapping[str, Any]) -> Drop | None:
         from covr_datagen.pipeline.text.normalize import normalize

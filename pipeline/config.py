@@ -176,6 +176,25 @@ class MtgConfig:
 
 
 @dataclass
+class DenseFilterConfig:
+    """Filters on dense modification texts (``mtg.mode: dense``; :mod:`covr_datagen.filters.dense`).
+
+    Lengths are relative to Dense-WebVid-CoVR's ~31 words per text (BSE-CoVR, ICCV 2025); the
+    consistency threshold is calibrated for the default text encoder in docs/CALIBRATION.md.
+    """
+
+    min_words: int = 8  # fewer words: dense_too_short
+    max_words: int = 90  # more words: dense_too_long
+    max_chars: int = 700  # degenerate-text bound on characters (long_text), above max_words' reach
+    ngram: int = 3  # repetition: word n-grams of this length ...
+    max_ngram_repeats: int = 2  # ... may occur at most this many times (more: dense_repetitive)
+    min_distinct_ratio: float = 0.4  # distinct words / words below this: dense_repetitive
+    # cosine (text_encoder) of the dense text and the target's description (else its caption)
+    # below this: dense_inconsistent
+    min_consistency: float = 0.35
+
+
+@dataclass
 class RunnerConfig:
     """Beam runner: anything here is passed through as standard Beam pipeline options."""
 
@@ -193,6 +212,7 @@ class Config:
     pair_filters: PairFilterConfig = field(default_factory=PairFilterConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     mtg: MtgConfig = field(default_factory=MtgConfig)
+    dense_filters: DenseFilterConfig = field(default_factory=DenseFilterConfig)
     runner: RunnerConfig = field(default_factory=RunnerConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -315,6 +335,13 @@ _RANGES = {
     "mtg.concept_attempts": _at_least(1),
     "mtg.min_polarity": _between(-1, 1),
     "mtg.max_chars": _at_least(1),
+    "dense_filters.min_words": _at_least(1),
+    "dense_filters.max_words": _at_least(1),
+    "dense_filters.max_chars": _at_least(1),
+    "dense_filters.ngram": _at_least(1),
+    "dense_filters.max_ngram_repeats": _at_least(1),
+    "dense_filters.min_distinct_ratio": _between(0, 1),
+    "dense_filters.min_consistency": _between(-1, 1),
 }
 
 
@@ -336,8 +363,9 @@ def _choices() -> dict[str, tuple[str, ...]]:
 
 
 def validate_config(cfg: Config) -> None:
-    """Check every value before any stage runs: its type, its range or allowed values, and
-    ``sim_min < sim_max``. Raises ``ValueError`` naming the key, the value and what is allowed."""
+    """Check every value before any stage runs: its type, its range or allowed values,
+    ``sim_min < sim_max`` and ``dense_filters.min_words <= max_words``. Raises ``ValueError``
+    naming the key, the value and what is allowed."""
     choices = _choices()
     for section in dataclasses.fields(cfg):
         part = getattr(cfg, section.name)
@@ -355,6 +383,10 @@ def validate_config(cfg: Config) -> None:
             bad = [v for v in values if allowed and v is not None and v not in allowed]
             if bad:
                 raise ValueError(f"config {key}: {bad[0]!r} is not one of {', '.join(allowed)}")
+    dense = cfg.dense_filters
+    if dense.min_words > dense.max_words:
+        raise ValueError(f"config dense_filters.min_words ({dense.min_words}) must not exceed "
+                         f"dense_filters.max_words ({dense.max_words})")
     if cfg.pair_filters.sim_min >= cfg.pair_filters.sim_max:
         raise ValueError(f"config pair_filters.sim_min ({cfg.pair_filters.sim_min}) must be below "
                          f"pair_filters.sim_max ({cfg.pair_filters.sim_max})")

@@ -4,7 +4,12 @@
 from __future__ import annotations
 
 from covr_datagen.filters.base import Filter
-from covr_datagen.pipeline.config import CaptionFilterConfig, PairFilterConfig
+from covr_datagen.pipeline.config import (
+    CaptionFilterConfig,
+    DenseFilterConfig,
+    PairFilterConfig,
+    TextEncoderConfig,
+)
 
 CAPTION_FILTERS = ("min_words", "template", "profanity", "mature")
 PAIR_FILTERS = ("digit", "function_word", "oov", "similarity")
@@ -48,3 +53,25 @@ def similarity_filter(cfg: PairFilterConfig) -> Filter | None:
     if "similarity" not in cfg.enabled:
         return None
     return SimilarityBandFilter(cfg.sim_min, cfg.sim_max)
+
+
+def dense_text_filters(cfg: DenseFilterConfig, encoder: TextEncoderConfig) -> list[Filter]:
+    """Filters on dense modification texts (``edit_dense``), cheapest first: degenerate text
+    (reasons prefixed ``dense_``; a copy of a caption or description counts as a caption),
+    length, repetition, then consistency with the target (embeds every text it sees)."""
+    from covr_datagen.filters.degenerate import DegenerateTextFilter
+    from covr_datagen.filters.dense import (
+        DENSE_KEY,
+        ConsistencyFilter,
+        DenseLengthFilter,
+        RepetitiveTextFilter,
+    )
+    from covr_datagen.pipeline.text.encoders import TextEncoderSpec
+
+    return [
+        DegenerateTextFilter(cfg.max_chars, key=DENSE_KEY, reason_prefix="dense_",
+                             caption_keys=("txt1", "txt2", "description1", "description2")),
+        DenseLengthFilter(cfg.min_words, cfg.max_words),
+        RepetitiveTextFilter(cfg.ngram, cfg.max_ngram_repeats, cfg.min_distinct_ratio),
+        ConsistencyFilter(TextEncoderSpec.from_config(encoder), cfg.min_consistency),
+    ]

@@ -19,6 +19,9 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PAPER_EXAMPLES = SHARED_DATA / "paper_examples.json"
 WEBVID_VAL = SHARED_DATA / "webvid10m_val.csv"
 
+# The dense-text calibration set shipped with the repository (scripts/calibrate_dense.py).
+DENSE_CALIBRATION = Path(__file__).resolve().parents[1] / "scripts" / "data" / "dense_calibration.json"
+
 REPRODUCIBLE_YAML = "text_encoder:\n  dtype: float64\nmtg:\n  engine: rules\n"
 
 

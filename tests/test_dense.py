@@ -77,14 +77,22 @@ def test_vllm_dense_arguments_and_endpoint_urls():
         make_engine(MtgConfig(engine="vllm", base_model=None, endpoint="http://h", mode="dense"))
 
 
+def _target(message: str) -> str:
+    """The target's description in a dense prompt's user message, else its caption."""
+    fields = dict(line.split(": ", 1) for line in message.split("\n") if ": " in line)
+    return fields.get("Target description") or fields["Target caption"]
+
+
 def _scripted(text: str) -> str:
-    """The stand-in server's answers: a dense text naming a hash of the user message (empty for
-    targets on a sofa), or a one-word edit naming the target caption."""
+    """The stand-in server's answers: a dense text that names a hash of the user message and
+    restates the target (so that the real dense filters keep it; empty for targets on a sofa),
+    or a one-word edit naming the target caption."""
     if "Query caption:" in text:
         message = text.split("\n\n")[-2] if text.endswith(ANSWER_MARKER) else text
         if "sofa" in message.split("Target caption:")[1]:
             return "  \n"
-        return f" Modification: dense {_digest(message)}\nsecond line\n\nignored"
+        return (f" Modification: dense {_digest(message)}: change the query so that it shows "
+                f"{_target(message)}\nsecond line\n\nignored")
     return f" Make it {text.split(chr(10))[2]}\nrest"
 
 
@@ -93,7 +101,8 @@ def _digest(message: str) -> str:
 
 
 def expected_dense(pair: DensePair) -> str:
-    return f"dense {_digest(user_message(pair))} second line"
+    return (f"dense {_digest(user_message(pair))}: change the query so that it shows "
+            f"{pair.description2 or pair.txt2} second line")
 
 
 @pytest.mark.parametrize("api", ["completions", "chat"])
@@ -165,6 +174,9 @@ def _run_triplets(tmp_path, config):
 def test_rules_dense_stage_one_text_per_description_pair(tmp_path):
     config = Config(mtg=MtgConfig(engine="rules", mode="dense"))
     config.mtg.max_chars = 400
+    # the baseline's "Turn Black bird into black bear." is shorter than the dense length bound;
+    # this test is about which texts are written (the filters have tests of their own)
+    config.dense_filters.min_words = 1
     report, triplets, rejects = _run_triplets(tmp_path, config)
     assert report.input == 10 and report.kept == len(triplets) == 10 and rejects == []
     for t in triplets:
@@ -280,9 +292,12 @@ def test_dense_build_through_a_chat_endpoint(tmp_path, monkeypatch, capsys):
     assert files == []
 
 
-def _yaml(tmp_path, mtg: str):
+def _yaml(tmp_path, mtg: str, dense_filters: str = ""):
     path = tmp_path / "dense.yaml"
-    path.write_text("mtg:\n  " + mtg + "  min_polarity: -1.0\n  max_chars: 400\n", encoding="utf-8")
+    text = "mtg:\n  " + mtg + "  min_polarity: -1.0\n  max_chars: 400\n"
+    if dense_filters:
+        text += "dense_filters:\n  " + dense_filters
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -295,7 +310,10 @@ def test_dense_build_with_the_hf_engine(tmp_path, capsys):
     rc = _build(_described_corpus(tmp_path), out, "--mtg-engine", "hf", "--mtg-base-model", tiny,
                 "--mtg-adapter", "none", "--config",
                 str(_yaml(tmp_path, "device: cpu\n  max_new_tokens: 6\n  dense_max_new_tokens: 12\n"
-                                    "  concept_attempts: 1\n")))
+                                    "  concept_attempts: 1\n",
+                          # a random-weight model's 12 tokens are neither long nor consistent
+                          # enough for the dense filters (their own tests cover them)
+                          dense_filters="min_words: 1\n  min_consistency: -1.0\n")))
     assert rc == 0, capsys.readouterr().err
     triplets, rejects, stage = _check_build(out)
     assert set(stage["dropped"]) <= {"dense_generation_error", "empty_text", "text_is_caption"}

@@ -16,7 +16,7 @@ from covr_datagen.pipeline.products.export import COVR_COLUMNS, export_covr_csv
 from covr_datagen.pipeline.products.heldout import parse_split
 from covr_datagen.pipeline.products.trainer_ids import id_problem, id_problems, renumbered_ids, trainer_int
 from covr_datagen.schemas import RECORDS, TRIPLETS
-from tests.covr_trainer import id2int
+from tests.covr_trainer import id2int, pre_caption
 from tests.helpers import triplet_row, write_run
 
 
@@ -279,3 +279,64 @@ def test_stage_triplets_load_with_datasets_and_pyarrow(tmp_path):
     df = read_csv_like_trainer(tmp_path / "toy.csv")
     assert len(df) == 6 == summary["files"]["all"]["rows"]
     assert all(s == [] for s in df["scores"]) and summary["rows_with_scores"] == 0
+
+
+def dense_rows() -> list[dict]:
+    """The 24 rows of :func:`make_rows`, 20 of them with a dense text (one of 35 words), one with
+    a blank one and three without."""
+    rows = make_rows()
+    for i, row in enumerate(rows[:20]):
+        row["edit_dense"] = f"Replace the scene of {row['pth1']} with that of {row['pth2']}, in detail {i}."
+    rows[19]["edit_dense"] = " ".join(["word"] * 35)
+    rows[20]["edit_dense"] = "   "
+    return rows
+
+
+def test_dense_variant_puts_the_dense_text_in_edit_and_counts_triplets_without_one(tmp_path, capsys):
+    run = write_run(tmp_path / "run", {"triplets": (dense_rows(), TRIPLETS)})
+    out = tmp_path / "dense.csv"
+    assert cli_main(["export", "--run", str(run.root), "--out", str(out), "--variant", "dense"]) == 0
+    printed = capsys.readouterr().out
+    assert "all: 20 triplets" in printed and "left out: no_dense_text 4" in printed
+    assert "1 dense texts have more than 30 words" in printed
+    df = read_csv_like_trainer(out)
+    assert list(df.columns[:10]) == list(COVR_COLUMNS) + ["media_id1", "media_id2", "edit_short"]
+    assert "edit_dense" not in df.columns and "description2" in df.columns
+    by_id = {r["triplet_id"]: r for r in dense_rows()}
+    for _, row in df.iterrows():
+        assert pre_caption(row["edit"])  # the trainer's text cleaning reads every dense text
+        assert row["edit"] == by_id[row["triplet_id"]]["edit_dense"]
+        assert row["edit_short"] == by_id[row["triplet_id"]]["edit"]
+    summary = json.loads((tmp_path / "dense.export.json").read_text())
+    assert summary["variant"] == "dense" and summary["columns"] == list(df.columns[:-2])
+    assert summary["dropped"] == {"no_dense_text": 4, "text_read_as_nan": 0}
+    assert summary["files"]["all"]["rows"] + summary["dropped"]["no_dense_text"] == 24
+    assert summary["texts_over_trainer_max_words"] == 1
+    # the one-word variant of the same run is unchanged: every row, edit_dense as a column
+    edit = export_covr_csv(run, tmp_path / "edit.csv")
+    assert edit["variant"] == "edit" and edit["files"]["all"]["rows"] == 24
+    assert "edit_dense" in edit["columns"] and "edit_short" not in edit["columns"]
+
+
+def test_dense_variant_with_held_out_splits(tmp_path):
+    rows = connected_rows()
+    for row in rows:
+        row["edit_dense"] = f"Change {row['txt1']} into {row['txt2']} with every detail described."
+    run = write_run(tmp_path / "run", {"triplets": (rows, TRIPLETS)})
+    summary = export_covr_csv(run, tmp_path / "d.csv", split={"val": 0.2}, variant="dense")
+    val = pd.read_csv(tmp_path / "d_val.csv")
+    assert len(val) == summary["files"]["val"]["rows"] > 0
+    assert all(text.endswith("every detail described.") for text in val["edit"])
+
+
+def test_dense_variant_of_a_run_without_dense_texts_is_one_line_and_exit_2(run, tmp_path, capsys):
+    out = tmp_path / "dense.csv"
+    assert cli_main(["export", "--run", str(run.root), "--out", str(out), "--variant", "dense"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no dense modification texts" in err and "mtg.mode: dense" in err
+    assert not out.exists()
+    with pytest.raises(SystemExit) as exit_info:  # argparse refuses the choice
+        cli_main(["export", "--run", str(run.root), "--out", str(out), "--variant", "long"])
+    assert exit_info.value.code == 2 and "--variant" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="--variant must be one of edit, dense"):
+        export_covr_csv(run, out, variant="long")

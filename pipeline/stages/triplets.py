@@ -25,10 +25,16 @@ Reproducibility: every engine seeds each pair on its own (``rules``: the templat
 one random generator per prompt; ``vllm``: per-request seeds), so a pair gets the same text
 whatever the batching (see docs/MTG.md).
 
+Dense mode (``mtg.mode: dense``): after those filters, the dense-text filters of
+:func:`covr_datagen.pipeline.filter_sets.dense_text_filters` check ``edit_dense`` (config section
+``dense_filters``; their settings and the text encoder join the stage's checkpoint key).
+
 Counting unit: candidate triplets (media pair x direction). Drop reasons: ``generation_error``
 (the engine could not produce a text for that pair), ``dense_generation_error`` (dense mode: no
 dense text, or an empty one, for that pair and those descriptions), ``empty_text``, ``multiline_text``,
-``long_text``, ``text_is_caption``, ``negative_sentiment``.
+``long_text``, ``text_is_caption``, ``negative_sentiment``; in dense mode also
+``dense_empty_text``, ``dense_multiline_text``, ``dense_long_text``, ``dense_text_is_caption``,
+``dense_too_short``, ``dense_too_long``, ``dense_repetitive``, ``dense_inconsistent``.
 """
 
 from __future__ import annotations
@@ -42,11 +48,12 @@ from covr_datagen.filters.base import Drop
 from covr_datagen.filters.degenerate import DegenerateTextFilter
 from covr_datagen.filters.sentiment import NegativeSentimentFilter
 from covr_datagen.mtg_llm.engines.spec import EngineSpec
-from covr_datagen.pipeline.config import Config, MtgConfig
+from covr_datagen.pipeline.config import Config
 from covr_datagen.pipeline.core.accounting import REJECTS_TAG, ApplyFilters, CountInput, Drops, info_counter
 from covr_datagen.pipeline.core.models import SharedModel
 from covr_datagen.pipeline.core.stage import RunFacts, Stage, StageContext
 from covr_datagen.pipeline.core.tables import WriteRejects, WriteTable, file_metadata
+from covr_datagen.pipeline.filter_sets import dense_text_filters
 from covr_datagen.pipeline.stages.frame_scores import AttachFrameScores, frame_scores_key, scoring_enabled
 from covr_datagen.schemas import TRIPLETS
 
@@ -167,10 +174,20 @@ class GenerateTexts(beam.DoFn):
                 yield out
 
 
-def text_filters(cfg: MtgConfig) -> list:
-    """The filters applied to generated texts, cheapest first."""
-    return [DegenerateTextFilter(max_chars=cfg.max_chars),
-            NegativeSentimentFilter(min_polarity=cfg.min_polarity)]
+def dense_mode(config: Config) -> bool:
+    """Whether the stage writes dense texts (``edit_dense``) too."""
+    return config.mtg.mode == "dense"
+
+
+def text_filters(config: Config) -> list:
+    """The filters applied to generated texts, cheapest first; in dense mode the dense-text
+    filters follow."""
+    cfg = config.mtg
+    filters = [DegenerateTextFilter(max_chars=cfg.max_chars),
+               NegativeSentimentFilter(min_polarity=cfg.min_polarity)]
+    if dense_mode(config):
+        filters += dense_text_filters(config.dense_filters, config.text_encoder)
+    return filters
 
 
 class TripletStage(Stage):
@@ -187,8 +204,12 @@ class TripletStage(Stage):
         return self.inputs + (("records",) if scores else ())
 
     def key_extra(self, config) -> str:
-        """The frame-score settings also shape the output (``scores``)."""
-        return frame_scores_key(config.media)
+        """The frame-score settings also shape the output (``scores``); in dense mode, the dense
+        filters and the text encoder they embed with."""
+        key = frame_scores_key(config.media)
+        if dense_mode(config):
+            key += "|" + config.section_hash("dense_filters", "text_encoder")
+        return key
 
     def build(self, p: beam.Pipeline, ctx: StageContext) -> None:
         cfg = ctx.config.mtg
@@ -207,12 +228,12 @@ class TripletStage(Stage):
             | "BatchPairs" >> beam.BatchElements(min_batch_size=cfg.batch_size,
                                                  max_batch_size=cfg.batch_size)
             | "Generate" >> beam.ParDo(GenerateTexts(engine, cfg.concept_attempts,
-                                                     dense=cfg.mode == "dense",
+                                                     dense=dense_mode(ctx.config),
                                                      batch_size=cfg.batch_size))
             .with_outputs(REJECTS_TAG, main="ok")
         )
         kept, filtered_out = generated.ok | "TextFilters" >> ApplyFilters(
-            STAGE, text_filters(cfg), id_key="triplet_id", what="triplets", count_input=False)
+            STAGE, text_filters(ctx.config), id_key="triplet_id", what="triplets", count_input=False)
         kept = kept | "FrameScores" >> AttachFrameScores(ctx)
         kept | "WriteTriplets" >> WriteTable(ctx, "triplets",
                                              TRIPLETS.with_metadata(file_metadata(ctx)))

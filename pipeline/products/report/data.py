@@ -1,5 +1,6 @@
 """The report's data: the manifest and the tables it shows, read once from a run directory, and
-the counts derived from them (headline statistics, triplets per target, word changes, a sample).
+the counts derived from them (headline statistics, triplets per target, word changes, a sample,
+and, for runs with dense modification texts, their length statistics).
 
 The dataset is named after the media kind: video -> "WebVid-CoVR-style", image -> "CC-CoIR-style"
 (:func:`dataset_style` is the one place that decides it).
@@ -22,7 +23,10 @@ from covr_datagen.pipeline.products.export import triplets_dataset
 STYLES = {"video": "WebVid-CoVR-style", "image": "CC-CoIR-style"}
 TASKS = {"video": "composed video retrieval", "image": "composed image retrieval"}
 TRIPLET_COLUMNS = ["pth1", "pth2", "edit", "txt1", "txt2", "sim_txt", "sim_media", "word1", "word2",
-                   "media_kind", "corpus", "direction"]
+                   "media_kind", "corpus", "direction", "engine", "model", "edit_dense"]
+#: mean words per modification text of Dense-WebVid-CoVR (BSE-CoVR, ICCV 2025), the reference
+#: the report sets dense texts against
+DENSE_REFERENCE_WORDS = 31
 
 
 def dataset_style(media_kind: str | None) -> str:
@@ -53,6 +57,7 @@ class ReportData:
     media_kind: str | None = None
     corpus: str = ""
     stats: dict[str, Any] = field(default_factory=dict)
+    dense: dict[str, Any] | None = None  # dense-text statistics; None when the run has none
 
 
 def _column_values(run: RunDir, table: str, column: str) -> tuple[np.ndarray, int]:
@@ -99,6 +104,7 @@ def load_report_data(run_dir: str | Path | RunDir) -> ReportData:
     data = ReportData(run, manifest, triplets, meta, sim_txt, sim_media, n_cp, n_mp, kind,
                       corpus or run.root.name)
     data.stats = dataset_stats(data)
+    data.dense = dense_stats(data.triplets)
     return data
 
 
@@ -125,6 +131,36 @@ def dataset_stats(data: ReportData) -> dict[str, Any]:
         "caption_pairs": data.caption_pairs,
         "media_pairs": data.media_pairs,
     }
+
+
+def dense_triplets(triplets: pa.Table) -> pa.Table:
+    """The triplets that have a dense modification text."""
+    from covr_datagen.pipeline.products.export import DENSE_TEXT, has_text
+
+    if DENSE_TEXT not in triplets.column_names:
+        return triplets.slice(0, 0)
+    return triplets.filter(has_text(triplets[DENSE_TEXT]))
+
+
+def dense_word_counts(triplets: pa.Table) -> np.ndarray:
+    """Words per dense text (as the dense length filter counts them), one per triplet having one."""
+    from covr_datagen.filters.dense import words
+
+    texts = dense_triplets(triplets)["edit_dense"].to_pylist()
+    return np.array([len(words(t)) for t in texts], dtype=np.int64)
+
+
+def dense_stats(triplets: pa.Table) -> dict[str, Any] | None:
+    """Length statistics of the dense texts next to the reference mean; ``None`` without any."""
+    counts = dense_word_counts(triplets)
+    if not counts.size:
+        return None
+    p5, median, p95 = np.percentile(counts, [5, 50, 95])
+    distinct = pc.count_distinct(dense_triplets(triplets)["edit_dense"]).as_py()
+    return {"triplets": int(counts.size), "distinct_texts": int(distinct),
+            "mean_words": round(float(counts.mean()), 2), "median_words": float(median),
+            "p5_words": float(p5), "p95_words": float(p95), "min_words": int(counts.min()),
+            "max_words": int(counts.max()), "reference_mean_words": DENSE_REFERENCE_WORDS}
 
 
 def triplets_per_target(triplets: pa.Table) -> np.ndarray:

@@ -1,7 +1,8 @@
 """The report's figures, rendered with matplotlib to PNG bytes: the stage funnel, caption and media
 similarity histograms (CoVR-2 Fig. A.1), words per modification text (Fig. A.2), triplets per
-target on a log scale (Fig. A.3) and the most frequent word changes. A figure without data has
-``png = None`` and renders as "no data"."""
+target on a log scale (Fig. A.3), the most frequent word changes and, for runs with dense texts,
+words per dense text next to Dense-WebVid-CoVR's mean. A figure without data has ``png = None``
+and renders as "no data"; the dense figure is made only for runs with dense texts."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from covr_datagen.pipeline.products.report.data import ReportData, triplets_per_target, word_changes
+from covr_datagen.pipeline.products.report.data import (
+    DENSE_REFERENCE_WORDS,
+    ReportData,
+    dense_word_counts,
+    triplets_per_target,
+    word_changes,
+)
 
 
 @dataclass
@@ -58,6 +65,7 @@ def _count_bars(ax, values: np.ndarray, color: str, max_span: int = 60) -> None:
         ax.bar(xs, counts, color=color, width=0.8)
         ax.set_xlim(lo - 1, hi + 1)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no "0, 0, 1, 1" ticks
         _thousands(ax.yaxis)
     else:
         edges = np.unique(np.geomspace(max(lo, 1), hi + 1, 40).astype(np.int64))
@@ -123,6 +131,30 @@ def word_count_figure(edits: list[str]) -> Figure:
     return Figure("edit_words", title, caption, _render(draw))
 
 
+def dense_word_count_figure(words: np.ndarray) -> Figure:
+    """Histogram of words per dense text with the reference mean (~31 words) and this run's mean
+    marked."""
+    title = "Words per dense modification text"
+    caption = (f"Dense texts (edit_dense) by word count; dashed: Dense-WebVid-CoVR's mean of "
+               f"~{DENSE_REFERENCE_WORDS} words (BSE-CoVR, ICCV 2025), solid: this run's mean.")
+    if not words.size:
+        return Figure("dense_words", title, caption, None)
+
+    def draw(ax):
+        _count_bars(ax, words, "#6d597a", max_span=80)
+        left, right = ax.get_xlim()  # keep the reference in view
+        ax.set_xlim(min(left, DENSE_REFERENCE_WORDS - 1), max(right, DENSE_REFERENCE_WORDS + 1))
+        ax.axvline(DENSE_REFERENCE_WORDS, color="#e63946", linestyle="--",
+                   label=f"Dense-WebVid-CoVR mean ~{DENSE_REFERENCE_WORDS}")
+        ax.axvline(words.mean(), color="#1d3557", label=f"this run: {words.mean():.1f}")
+        ax.set_xlabel("words")
+        ax.set_ylabel("texts")
+        ax.legend(fontsize=8)
+        ax.set_title(f"n = {words.size:,}, median = {np.median(words):g} words", fontsize=9)
+
+    return Figure("dense_words", title, caption, _render(draw))
+
+
 def per_target_figure(per_target: np.ndarray) -> Figure:
     """Distribution of triplets per target, log-scaled counts (Fig. A.3, the long tail)."""
     title = "Triplets per target"
@@ -157,9 +189,10 @@ def word_change_figure(changes: list[tuple[str, str, int]]) -> Figure:
 
 
 def make_figures(data: ReportData, top_changes: int = 20) -> list[Figure]:
-    """All figures of the report, in display order."""
+    """All figures of the report, in display order (the dense one only for runs with dense texts)."""
     label = "sim_vid" if data.media_kind == "video" else "sim_img" if data.media_kind == "image" \
         else "sim_media"
+    dense = [dense_word_count_figure(dense_word_counts(data.triplets))] if data.dense else []
     return [
         funnel_figure(data.manifest.get("stages", [])),
         histogram_figure("sim_txt", "Caption similarity", data.sim_txt, "sim_txt (text cosine)",
@@ -170,4 +203,5 @@ def make_figures(data: ReportData, top_changes: int = 20) -> list[Figure]:
         word_count_figure(data.triplets["edit"].to_pylist()),
         per_target_figure(triplets_per_target(data.triplets)),
         word_change_figure(word_changes(data.triplets, top_changes)),
+        *dense,
     ]

@@ -3,8 +3,9 @@ files next to it) and a Markdown dataset card; :func:`write_report` writes them 
 
 Page contents: headline counts; the stage funnel from ``manifest.json``; the figures
 (:mod:`covr_datagen.pipeline.products.report.figures`); the most frequent word changes; a random sample of
-triplets; the configuration. Every part renders "no data" instead of failing when its table is
-absent, empty, or has only null values.
+triplets; for runs with dense modification texts, their length statistics next to the ~31-word
+reference, a histogram and a sample (nothing dense otherwise); the configuration. Every part
+renders "no data" instead of failing when its table is absent, empty, or has only null values.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from covr_datagen.pipeline.products.report.data import (
     TASKS,
     ReportData,
     dataset_style,
+    dense_triplets,
     load_report_data,
     package_version,
     sample_triplets,
@@ -118,12 +120,47 @@ def _sample_table(rows: list[dict]) -> str:
             f"{body}</table>")
 
 
+DENSE_STAT_LABELS = (("mean_words", "mean"), ("median_words", "median"), ("p5_words", "5th percentile"),
+                     ("p95_words", "95th percentile"), ("min_words", "min"), ("max_words", "max"))
+
+
+def _dense_stats_table(dense: dict) -> str:
+    rows = "".join(f"<tr data-stat='{k}'><td>{_e(label)}</td><td class='num'>{_num(dense[k])}</td></tr>"
+                   for k, label in DENSE_STAT_LABELS)
+    return ("<table id='dense-stats'><tr><th>words per dense text</th><th class='num'>this run</th></tr>"
+            f"{rows}<tr data-stat='reference'><td>Dense-WebVid-CoVR mean (reference)</td>"
+            f"<td class='num'>~{dense['reference_mean_words']}</td></tr></table>")
+
+
+def _dense_sample_table(rows: list[dict]) -> str:
+    body = "".join(
+        f"<tr><td><div>{_e(r['txt1'])}</div><div class='id'>{_e(r['pth1'])}</div></td>"
+        f"<td class='edit'>{_e(r['edit'])}</td><td class='edit'>{_e(r['edit_dense'])}</td>"
+        f"<td><div>{_e(r['txt2'])}</div><div class='id'>{_e(r['pth2'])}</div></td></tr>"
+        for r in rows)
+    return ("<table id='dense-sample'><tr><th>query caption (txt1)</th><th>one-word text (edit)</th>"
+            "<th>dense text (edit_dense)</th><th>target caption (txt2)</th></tr>"
+            f"{body}</table>")
+
+
+def _dense_section(data: ReportData, figure: Figure, sample: list[dict]) -> str:
+    """Dense texts: counts, length statistics, histogram and a sample (runs with dense texts)."""
+    dense = data.dense
+    return ("<section id='dense'><h2>Dense modification texts</h2>"
+            f"<p>{_num(dense['triplets'])} of {_num(data.stats['triplets'])} triplets have a dense text "
+            f"({_num(dense['distinct_texts'])} distinct); "
+            "<code>covr-datagen export --variant dense</code> exports them.</p>"
+            f"<div class='figures'>{_figure_html(figure, heading=False)}"
+            f"<div>{_dense_stats_table(dense)}</div></div>"
+            f"<h3>Sample of dense triplets</h3>{_dense_sample_table(sample)}</section>")
+
+
 def _asset(name: str) -> str:
     return (resources.files(__package__) / "assets" / name).read_text(encoding="utf-8")
 
 
 def render_html(data: ReportData, figures: list[Figure], sample: list[dict],
-                changes: list[tuple[str, str, int]]) -> str:
+                changes: list[tuple[str, str, int]], dense_sample: list[dict] | None = None) -> str:
     """The report page (figures embedded as data URIs)."""
     by_name = {f.name: f for f in figures}
     style = dataset_style(data.media_kind)
@@ -139,6 +176,7 @@ def render_html(data: ReportData, figures: list[Figure], sample: list[dict],
         f"{_figure_html(by_name['word_changes'], heading=False)}"
         f"<div>{_changes_table(changes)}</div></div></section>",
         f"<section id='samples'><h2>Sample of triplets</h2>{_sample_table(sample)}</section>",
+        *([_dense_section(data, by_name["dense_words"], dense_sample or [])] if data.dense else []),
         "<section id='config'><h2>Configuration</h2>"
         f"<p>config hash <code>{_e(data.manifest.get('config_hash', ''))}</code></p>"
         f"<pre>{_e(json.dumps(data.manifest.get('config', {}), indent=2, sort_keys=True))}</pre></section>",
@@ -152,8 +190,44 @@ def render_html(data: ReportData, figures: list[Figure], sample: list[dict],
         run=_e(str(data.run.root)))
 
 
+def _dense_card(data: ReportData) -> list[str]:
+    """The card's section on the dense variant: size, lengths against the reference, provenance
+    (mode, engine, dense filters and the triplets stage's dense drops)."""
+    dense, cfg = data.dense, data.manifest.get("config", {})
+    mtg = cfg.get("mtg") or {}
+    written = dense_triplets(data.triplets)
+    engines = ", ".join(sorted(set(written["engine"].to_pylist()))) or "unknown"
+    models = ", ".join(sorted(set(written["model"].to_pylist()))) or "unknown"
+    triplets_stage = next((s for s in data.manifest.get("stages", []) if s.get("name") == "triplets"), {})
+    drops = {r: n for r, n in (triplets_stage.get("dropped") or {}).items() if r.startswith("dense_")}
+    lines = [
+        "", "## Variant `dense`", "",
+        f"{dense['triplets']:,} of {data.stats['triplets']:,} triplets also have a dense modification "
+        f"text (`edit_dense`, {dense['distinct_texts']:,} distinct) describing every change from query "
+        "to target, in the style of Dense-WebVid-CoVR (BSE-CoVR, ICCV 2025). "
+        "`covr-datagen export --variant dense` writes them with the dense text in `edit` and the "
+        "one-word text in `edit_short`.", "",
+        "| words per dense text | this run | Dense-WebVid-CoVR |", "| --- | ---: | ---: |",
+    ]
+    reference = {"mean_words": f"~{dense['reference_mean_words']}"}
+    lines += [f"| {label} | {_num(dense[key])} | {reference.get(key, '-')} |"
+              for key, label in DENSE_STAT_LABELS]
+    lines += [
+        "", "Provenance:", "",
+        f"- MTG mode: {mtg.get('mode', 'unknown')}; engine: {engines}; model: {models} (as recorded "
+        "in the dense triplets)",
+        "- dense filters: " + (json.dumps(cfg["dense_filters"], sort_keys=True) if cfg.get("dense_filters")
+                               else "unknown (no dense_filters in the config)"),
+        f"- consistency encoder: {(cfg.get('text_encoder') or {}).get('model', 'unknown')}",
+        "- dense drops in the triplets stage: "
+        + (", ".join(f"{r}: {n:,}" for r, n in sorted(drops.items())) or "none"),
+    ]
+    return lines
+
+
 def dataset_card(data: ReportData, changes: list[tuple[str, str, int]]) -> str:
-    """The Markdown dataset card: naming, counts, funnel, format, provenance, config."""
+    """The Markdown dataset card: naming, counts, funnel, (dense variant,) format, provenance,
+    config."""
     style = dataset_style(data.media_kind)
     s = data.stats
     lines = [
@@ -189,6 +263,8 @@ def dataset_card(data: ReportData, changes: list[tuple[str, str, int]]) -> str:
         lines.append("no data")
     lines += ["", "## Most frequent word changes", ""]
     lines += [f"- {a} -> {b}: {n:,}" for a, b, n in changes[:10]] or ["no data"]
+    if data.dense:
+        lines += _dense_card(data)
     meta = data.triplet_meta
     cfg = data.manifest.get("config", {})
     enabled = (cfg.get("caption_filters") or {}).get("enabled")
@@ -251,8 +327,9 @@ def _write_report(run: RunDir, out: str | Path | None, sample_size: int, seed: i
         pngs.append(path)
     changes = word_changes(data.triplets, top_changes)
     sample = sample_triplets(data.triplets, sample_size, seed)
+    dense_sample = sample_triplets(dense_triplets(data.triplets), sample_size, seed)
     html_path = out / "report.html"
-    html_path.write_text(render_html(data, figures, sample, changes), encoding="utf-8")
+    html_path.write_text(render_html(data, figures, sample, changes, dense_sample), encoding="utf-8")
     card = out / "DATASET_CARD.md"
     card.write_text(dataset_card(data, changes), encoding="utf-8")
     return ReportFiles(html_path, card, pngs)
