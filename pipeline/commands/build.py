@@ -35,8 +35,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-media", action="store_true",
                         help="text-only mode: pick media pairs without decoding media")
     parser.add_argument("--mtg-engine", choices=["rules", "hf", "vllm"],
-                        help="text generator (default rules: the paper's templates; hf: the "
-                        "built-in SmolLM2 + the adapter)")
+                        help="text generator (default hf: the built-in SmolLM2 + the shipped "
+                        "adapter; rules: the paper's templates; vllm: vLLM or an endpoint)")
     parser.add_argument("--mtg-endpoint", help="OpenAI-compatible completions URL (vllm engine)")
     parser.add_argument("--mtg-endpoint-api", choices=["completions", "chat"],
                         help="endpoint API: /v1/completions (default) or /v1/chat/completions")
