@@ -53,6 +53,12 @@ class Filter:
         return {"name": self.name, **params}
 
 
+def changed_words(item: Mapping[str, Any], key: str) -> list[str]:
+    """The words of a caption pair's ``word1``/``word2`` column: one word for one-word pairs,
+    several (space-separated) or none (an insertion or deletion) for multi-word pairs."""
+    return item[key].split(" ") if item[key] else []
+
+
 def apply_filters(
     filters: Sequence[Filter], items: Sequence[Mapping[str, Any]]
 ) -> list[Drop | None]:

@@ -7,13 +7,18 @@ the configured list (``pair_filters.function_words``): articles, grammatical pre
 conjunctions, pronouns, auxiliaries and determiners. Spatial prepositions whose change is
 visible ("under" -> "on", "up" -> "down", "inside" -> "outside") are deliberately not in the
 default list.
+
+Multi-word pairs (``mining.max_word_diff`` > 1): a pair is dropped when the changed words of
+either caption are all function words ("man in the park" -> "man at a park"), which for a one-word
+pair is the rule above. A side without changed words (an insertion or a deletion) does not decide:
+"dog running" -> "big dog running" is kept, "dog running" -> "the dog running" is dropped.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from covr_datagen.filters.base import Drop, Filter
+from covr_datagen.filters.base import Drop, Filter, changed_words
 
 #: the default word list (compared with the normalised, case-folded differing words)
 FUNCTION_WORDS: tuple[str, ...] = (
@@ -38,7 +43,7 @@ FUNCTION_WORDS: tuple[str, ...] = (
 
 
 class FunctionWordFilter(Filter):
-    """Drop a caption pair when either differing word is a function word."""
+    """Drop a caption pair when either caption's differing words are all function words."""
 
     name = "function_word"
 
@@ -51,7 +56,8 @@ class FunctionWordFilter(Filter):
 
     def check(self, item: Mapping[str, Any]) -> Drop | None:
         for key in ("word1", "word2"):
-            word = item[key]
-            if word.casefold() in self._words:
-                return self.drop(f"{key} {word!r} is a function word")
+            words = changed_words(item, key)
+            if words and all(w.casefold() in self._words for w in words):
+                what = "is a function word" if len(words) == 1 else "are all function words"
+                return self.drop(f"{key} {item[key]!r} {what}")
         return None

@@ -2,7 +2,8 @@
 or rare (wordfreq Zipf frequency below a threshold).
 
 Hyphenated words are checked as a whole first and accepted when every part is a dictionary word
-("close-up"); possessives are checked without their ``'s``.
+("close-up"); possessives are checked without their ``'s``. Multi-word pairs
+(``mining.max_word_diff`` > 1) are dropped when any changed word is out of vocabulary.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Mapping
 
-from covr_datagen.filters.base import Drop, Filter
+from covr_datagen.filters.base import Drop, Filter, changed_words
 
 
 class OutOfVocabularyFilter(Filter):
-    """Drop a caption pair when either differing word is not in the dictionary or is rare."""
+    """Drop a caption pair when any differing word is not in the dictionary or is rare."""
 
     name = "oov"
 
@@ -62,7 +63,8 @@ class OutOfVocabularyFilter(Filter):
 
     def check(self, item: Mapping[str, Any]) -> Drop | None:
         for key in ("word1", "word2"):
-            why = self.reason_for(item[key])
-            if why:
-                return self.drop(f"{key} {why}")
+            for word in changed_words(item, key):
+                why = self.reason_for(word)
+                if why:
+                    return self.drop(f"{key} {why}")
         return None

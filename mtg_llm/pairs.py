@@ -9,6 +9,8 @@ from dataclasses import dataclass
 class EditPair:
     """Turn ``txt1`` into ``txt2``; ``word1`` (in txt1) is replaced by ``word2`` (in txt2).
 
+    Multi-word pairs hold the changed words of each side joined by spaces (``word1`` empty for a
+    pure insertion, ``word2`` empty for a pure deletion), as the ``caption_pairs`` table does.
     The words are needed by the rules engine; LLM engines only use the captions.
     """
 
@@ -23,18 +25,21 @@ class EditPair:
 
 
 def pair_from_captions(txt1: str, txt2: str) -> EditPair:
-    """Build an :class:`EditPair`, finding the differing words with the pipeline's word rule.
+    """Build an :class:`EditPair`, finding the differing words with the pipeline's word rule:
+    one word, or up to :data:`covr_datagen.pipeline.mining.MAX_WORD_DIFF` words of equal-length
+    captions or within that token edit distance.
 
-    Raises ``ValueError`` when the captions do not differ by exactly one word. The words are
-    in normalised (case-folded) form, as in the ``caption_pairs`` table.
+    Raises ``ValueError`` when the captions are further apart. The words are in normalised
+    (case-folded) form, as in the ``caption_pairs`` table.
     """
-    from covr_datagen.pipeline.text.normalize import one_word_difference, tokenize
+    from covr_datagen.pipeline.mining import MAX_WORD_DIFF
+    from covr_datagen.pipeline.text.normalize import tokenize, word_changes
 
-    w1, w2 = tokenize(txt1), tokenize(txt2)
-    pos = one_word_difference(w1, w2)
-    if pos is None:
-        raise ValueError(f"captions do not differ by exactly one word: {txt1!r} / {txt2!r}")
-    return EditPair(txt1, txt2, w1[pos], w2[pos])
+    changes = word_changes(tokenize(txt1), tokenize(txt2), MAX_WORD_DIFF, allow_length_change=True)
+    if changes is None:
+        raise ValueError(f"captions do not differ by exactly one word, nor by up to {MAX_WORD_DIFF} "
+                         f"words with one in common: {txt1!r} / {txt2!r}")
+    return EditPair(txt1, txt2, " ".join(changes.removed), " ".join(changes.added))
 
 
 @dataclass(frozen=True)

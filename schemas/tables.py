@@ -7,7 +7,7 @@ Tables of a run directory (``covr-datagen build --out RUN``):
 ==================  ===========================================================================
 ``records/``         valid corpus rows after caption-level filters (one row per media item)
 ``captions/``        distinct normalised captions with the media ids that carry them
-``caption_pairs/``   kept caption pairs differing by exactly one word
+``caption_pairs/``   kept caption pairs differing by one word (up to ``mining.max_word_diff``)
 ``media_pairs/``     top-k media pairs per kept caption pair
 ``triplets/``        (query media, modification text, target media) rows, CoVR trainer columns
 ``profanity_review/`` distinct captions better-profanity flagged, with their review decision
@@ -72,12 +72,18 @@ CAPTION_PAIRS = pa.schema(
         pa.field("caption_id2", pa.string(), nullable=False),
         pa.field("txt1", pa.string(), nullable=False),
         pa.field("txt2", pa.string(), nullable=False),
-        pa.field("word1", pa.string(), nullable=False),  # the word of txt1 that differs
-        pa.field("word2", pa.string(), nullable=False),  # the word of txt2 that replaces it
-        pa.field("position", pa.int32(), nullable=False),  # token index of the differing word
+        # the word of txt1 that differs; multi-word pairs (mining.max_word_diff > 1): the
+        # tokens of txt1 substituted or deleted, in order, joined by single spaces
+        pa.field("word1", pa.string(), nullable=False),
+        # the word of txt2 that replaces it; multi-word pairs: txt2's substituted or inserted tokens
+        pa.field("word2", pa.string(), nullable=False),
+        pa.field("position", pa.int32(), nullable=False),  # token index of the (first) differing word
         pa.field("sim_txt", pa.float32()),  # text-embedding cosine; null if not computed
         pa.field("media_ids1", pa.list_(pa.string()), nullable=False),
         pa.field("media_ids2", pa.list_(pa.string()), nullable=False),
+        # token changes: differing positions, or the token edit distance across lengths
+        # (1 = one-word pair; null in tables written before the column existed, meaning 1)
+        pa.field("word_diff", pa.int32()),
     ]
 )
 

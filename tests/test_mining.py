@@ -6,26 +6,9 @@ from itertools import combinations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from covr_datagen.pipeline.config import Config
-from covr_datagen.pipeline.core.rundir import RunDir
-from covr_datagen.pipeline.core.stage import RunFacts
 from covr_datagen.pipeline.mining.knn import SearchAndPair
-from covr_datagen.pipeline.run.stage_runner import run_stages
-from covr_datagen.pipeline.stages.mine import MiningStage
-from covr_datagen.pipeline.text.normalize import caption_id, normalize, one_word_difference
-from covr_datagen.schemas import CAPTIONS
-from tests.helpers import write_table
-
-
-def caption_rows(captions: list[str]) -> list[dict]:
-    rows = {}
-    for i, text in enumerate(captions):
-        norm = normalize(text)
-        cid = caption_id(norm)
-        rows.setdefault(cid, {"caption_id": cid, "caption": text, "normalized": norm,
-                              "num_words": len(norm.split(" ")), "media_ids": []})
-        rows[cid]["media_ids"].append(f"m{i}")
-    return list(rows.values())
+from covr_datagen.pipeline.text.normalize import one_word_difference
+from tests.mining_helpers import caption_rows, mine
 
 
 def brute_force_pairs(rows: list[dict]) -> set[tuple[str, str]]:
@@ -34,17 +17,6 @@ def brute_force_pairs(rows: list[dict]) -> set[tuple[str, str]]:
         if one_word_difference(a["normalized"].split(" "), b["normalized"].split(" ")) is not None:
             out.add(tuple(sorted((a["caption_id"], b["caption_id"]))))
     return out
-
-
-def mine(tmp_path, rows, **mining) -> tuple[RunDir, list[dict], dict]:
-    run = RunDir(tmp_path)
-    write_table(run.table("captions"), rows, CAPTIONS)
-    config = Config()
-    for key, value in mining.items():
-        setattr(config.mining, key, value)
-    report = run_stages([MiningStage()], run, config, RunFacts("t"))[0]
-    pairs = run.read_table("mined_pairs").to_pylist() if run.has_table("mined_pairs") else []
-    return run, pairs, report.to_manifest()
 
 
 words = st.sampled_from(["red", "blue", "car", "cat", "sea", "old"])

@@ -1,7 +1,9 @@
 """The paper's rule-based baseline (CoVR-2, Table A.3): one template chosen at random per pair.
 
 The choice is seeded by ``(seed, txt1, txt2)``, so a pair gets the same text on every worker,
-in every run and in any batch order.
+in every run and in any batch order. A multi-word pair that only inserts words (no ``word1``)
+draws among the templates naming ``w2`` alone, one that only deletes words among those naming
+``w1`` alone.
 
 Dense mode has a deterministic baseline too (:func:`dense_baseline`): the two captions and the
 target's description composed into one sentence. It names the change but describes nothing a
@@ -50,6 +52,11 @@ def dense_baseline(pair: DensePair) -> str:
     return text + "."
 
 
+def _fits(template: str, word1: str, word2: str) -> bool:
+    """Whether ``template`` names only words the pair has."""
+    return ("{w1}" not in template or bool(word1)) and ("{w2}" not in template or bool(word2))
+
+
 class RulesEngine(Engine):
     """Template baseline; ``template`` forces one template (tests, ablations)."""
 
@@ -67,10 +74,11 @@ class RulesEngine(Engine):
         names = list(TEMPLATES)
         for raw in pairs:
             pair = as_edit_pair(raw)
-            if not pair.word1 or not pair.word2:
+            usable = [n for n in names if _fits(TEMPLATES[n], pair.word1, pair.word2)]
+            if not usable or (self.template and self.template not in usable):
                 raise ValueError(f"the rules engine needs the differing words; got {pair!r}")
             name = self.template or random.Random(
-                derive_seed(attempt_seed(self.seed, attempt), pair.txt1, pair.txt2)).choice(names)
+                derive_seed(attempt_seed(self.seed, attempt), pair.txt1, pair.txt2)).choice(usable)
             out.append(TEMPLATES[name].format(w1=pair.word1, w2=pair.word2))
         return out
 

@@ -30,6 +30,12 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML/JSON config file; `covr-datagen config` prints "
                                          "every key with its default")
     parser.add_argument("--mining", choices=["exact", "faiss"], help="mining method")
+    parser.add_argument("--max-word-diff", type=int, metavar="K",
+                        help="mine caption pairs differing in 1..K words, K = 1-3 (default 1: "
+                        "the paper's one-word pairs)")
+    parser.add_argument("--allow-length-change", action="store_true",
+                        help="also pair captions of different lengths within token edit "
+                        "distance --max-word-diff")
     parser.add_argument("--text-encoder", help="text encoder id/path or open_clip:ARCH:PRETRAINED")
     parser.add_argument("--media-root", help="folder holding the media files")
     parser.add_argument("--no-media", action="store_true",
@@ -103,6 +109,7 @@ def config_from_args(args: argparse.Namespace):
                                ("corpus_name", "corpus", "name"),
                                ("media_kind", "corpus", "media_kind"),
                                ("mining", "mining", "method"),
+                               ("max_word_diff", "mining", "max_word_diff"),
                                ("text_encoder", "text_encoder", "model"),
                                ("media_root", "media", "media_root"),
                                ("mtg_engine", "mtg", "engine"),
@@ -119,6 +126,8 @@ def config_from_args(args: argparse.Namespace):
             overrides[section][name] = value
     if "adapter" in overrides["mtg"]:
         overrides["mtg"]["adapter"] = adapter_option(overrides["mtg"]["adapter"])
+    if getattr(args, "allow_length_change", False):
+        overrides["mining"]["allow_length_change"] = True
     if getattr(args, "no_media", False):
         overrides["media"]["enabled"] = False
     return load_config(args.config, {k: v for k, v in overrides.items() if v})

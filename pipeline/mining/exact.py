@@ -1,21 +1,30 @@
-"""Exact one-word-pair miner: group captions by masked keys with Beam ``GroupByKey``.
+"""Exact caption-pair miner: group captions by masked keys with Beam ``GroupByKey``.
 
-Each caption emits one masked key per word (:mod:`covr_datagen.pipeline.mining.masked_keys`). Keys are spread
-over ``num_buckets`` shuffle buckets; every bucket is grouped once (GroupByKey) and sorted with
-numpy, and captions sharing a key are paired. A key shared by more than ``max_group_size``
-captions (a "hot key", e.g. "<*> background") keeps only its first ``max_group_size`` captions
-(by caption id); the pairs this removes are counted as ``hot_key_cap`` and one reject row per
-capped key records its size. Candidate pairs are then joined with their captions (two
-CoGroupByKeys on caption id, entered only by captions that are in some candidate pair: their
-ids travel as one sorted array, a side input) and verified word by word; a pair that fails
-verification (a 64-bit hash collision) is dropped as ``hash_collision``.
+Each caption emits its masked keys (:mod:`covr_datagen.pipeline.mining.masked_keys`: one per word
+for one-word pairs, ``C(L, w)`` for ``mining.max_word_diff`` ``k >= 2``), each with the wildcarded
+positions and their word ids, and with ``mining.allow_length_change`` its deletion keys too.
+Keys are spread over ``num_buckets`` shuffle buckets; every bucket is grouped once
+(GroupByKey) and sorted with numpy, and captions sharing a key are paired: in a masked-key group,
+a pair is formed only when the group's wildcard set is the canonical one for the positions where
+the two captions differ, so each pair comes from one group; in a deletion-key group, only
+captions of different lengths are paired and a pair met in several groups is kept once (in the
+first join, which groups by caption 1 anyway: no extra shuffle). A key shared by more than
+``max_group_size`` captions (a "hot key", e.g. "<*> background") keeps only its first
+``max_group_size`` captions (by caption id); the pairs this removes are counted as
+``hot_key_cap`` and one reject row per capped key records its size. Candidate pairs are then
+joined with their captions (two CoGroupByKeys on caption id, entered only by captions that are in
+some candidate pair: their ids travel as one sorted array, a side input) and verified word by
+word: a masked-key pair that fails (a 64-bit hash collision) is dropped as ``hash_collision``; a
+deletion-key pair whose token edit distance exceeds ``k`` (sharing a deletion key does not
+bound it) is counted as ``not_within_edit_distance`` (counted only, no reject rows).
 
-Counting unit: candidate pairs (``n*(n-1)/2`` per key group of ``n`` captions).
+Counting unit: candidate pairs: pairs formed in a masked-key group, distinct pairs formed in
+deletion-key groups, and pairs a cap did not form. With ``k >= 2`` a pair the cap removed from one
+group may still be formed from another of its keys; it is then counted in both places.
 """
 
 from __future__ import annotations
 
-from itertools import combinations
 from typing import Any, Iterator
 
 import apache_beam as beam
@@ -23,36 +32,68 @@ import numpy as np
 
 from covr_datagen.filters.base import Drop
 from covr_datagen.pipeline.core.accounting import INPUT, KEPT, REJECTS_TAG, Drops, Progress, counter
-from covr_datagen.pipeline.mining.masked_keys import WordIds, masked_keys
-from covr_datagen.pipeline.text.normalize import one_word_difference
+from covr_datagen.pipeline.mining.masked_keys import WordIds, canonical_mask, deletion_keys, masked_keys
+from covr_datagen.pipeline.text.normalize import word_changes
+
+#: candidate position of a deletion-key pair (its first change is known only after verification)
+LENGTH_CHANGE = -1
 
 
 class EmitMaskedKeys(beam.DoFn):
-    """Batch of caption rows -> ``(bucket, (keys, caption_ids, positions))`` numpy triples."""
+    """Batch of caption rows -> ``(bucket, part)`` where ``part`` is ``("masked", keys,
+    caption_ids, positions, word_ids)`` or ``("deletion", keys, caption_ids, lengths)`` numpy
+    arrays (see :mod:`covr_datagen.pipeline.mining.masked_keys`)."""
 
-    def __init__(self, num_buckets: int):
+    def __init__(self, num_buckets: int, max_diff: int = 1, allow_length_change: bool = False):
         self.num_buckets = num_buckets
+        self.max_diff, self.allow_length_change = max_diff, allow_length_change
 
     def setup(self):
         self._word_ids = WordIds()
 
     def process(self, batch: list[dict]) -> Iterator[tuple[int, tuple]]:
         tokens = [row["normalized"].split(" ") for row in batch]
-        keys, cap, pos = masked_keys(tokens, self._word_ids)
-        cids = np.fromiter((int(row["caption_id"], 16) for row in batch), dtype=np.uint64,
-                           count=len(batch))[cap]
+        ids = np.fromiter((int(row["caption_id"], 16) for row in batch), dtype=np.uint64,
+                          count=len(batch))
+        masked = masked_keys(tokens, self._word_ids, self.max_diff)
+        yield from self._split("masked", masked.keys, ids[masked.caption], masked.positions,
+                               masked.word_ids)
+        if self.allow_length_change:
+            deleted = deletion_keys(tokens, self._word_ids, self.max_diff)
+            yield from self._split("deletion", deleted.keys, ids[deleted.caption], deleted.length)
+
+    def _split(self, kind: str, keys: np.ndarray, *columns: np.ndarray):
         buckets = (keys % np.uint64(self.num_buckets)).astype(np.int64)
         order = np.argsort(buckets, kind="stable")
-        buckets, keys, cids, pos = buckets[order], keys[order], cids[order], pos[order]
+        buckets = buckets[order]
+        columns = (keys[order], *(c[order] for c in columns))
         bounds = np.flatnonzero(np.diff(buckets)) + 1
-        for part_b, part_k, part_c, part_p in zip(np.split(buckets, bounds), np.split(keys, bounds),
-                                                  np.split(cids, bounds), np.split(pos, bounds)):
-            if len(part_b):
-                yield int(part_b[0]), (part_k, part_c, part_p)
+        for at, part in zip(np.split(buckets, bounds), zip(*(np.split(c, bounds) for c in columns))):
+            if len(at):
+                yield int(at[0]), (kind, *part)
+
+
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and size of each run of equal values of sorted ``keys``."""
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(keys)) + 1]).astype(np.int64)
+    return starts, np.diff(np.concatenate([starts, [len(keys)]]))
+
+
+def _member_pairs(starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices ``(a, b)``, ``a < b``, of every pair of rows inside each group."""
+    firsts, seconds = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+    for size in np.unique(sizes[sizes > 1]):
+        at = starts[sizes == size]
+        i, j = np.triu_indices(int(size), 1)
+        firsts.append((at[:, None] + i).reshape(-1))
+        seconds.append((at[:, None] + j).reshape(-1))
+    return np.concatenate(firsts), np.concatenate(seconds)
 
 
 class PairsInBucket(beam.DoFn):
-    """One bucket's keys -> candidate pairs ``(caption_id_a, caption_id_b, position)``."""
+    """One bucket's keys -> candidate pairs ``(caption_id_a, caption_id_b, position)`` with
+    ``a < b``; ``position`` is the first differing position of a masked-key pair, or
+    :data:`LENGTH_CHANGE` for a deletion-key pair (which may come out of several groups)."""
 
     def __init__(self, stage: str, max_group_size: int):
         self.stage = stage
@@ -65,52 +106,107 @@ class PairsInBucket(beam.DoFn):
 
     def process(self, element: tuple[int, Any]):
         _, parts = element
-        parts = list(parts)
-        keys = np.concatenate([p[0] for p in parts])
-        cids = np.concatenate([p[1] for p in parts])
-        pos = np.concatenate([p[2] for p in parts])
-        order = np.lexsort((cids, keys))
-        keys, cids, pos = keys[order], cids[order], pos[order]
-        starts = np.concatenate([[0], np.flatnonzero(np.diff(keys)) + 1])
-        sizes = np.diff(np.concatenate([starts, [len(keys)]]))
-        cap = self.max_group_size
+        by_kind: dict[str, list] = {"masked": [], "deletion": []}
+        for kind, *columns in parts:
+            by_kind[kind].append(columns)
         self._progress.tick()
-        for start, size in zip(starts[sizes > 1], sizes[sizes > 1]):
+        if by_kind["masked"]:
+            yield from self._masked_pairs(*(np.concatenate(c) for c in zip(*by_kind["masked"])))
+        if by_kind["deletion"]:
+            yield from self._deletion_pairs(*(np.concatenate(c) for c in zip(*by_kind["deletion"])))
+
+    def _sorted_groups(self, keys: np.ndarray, cids: np.ndarray, *columns: np.ndarray):
+        order = np.lexsort((cids, keys))
+        keys, cids = keys[order], cids[order]
+        columns = tuple(c[order] for c in columns)
+        starts, sizes = _groups(keys)
+        return keys, cids, columns, starts, sizes
+
+    def _cap(self, keys, cids, starts, sizes, position_of, removed_in):
+        """Reject rows for groups over the cap; returns the capped sizes."""
+        cap = self.max_group_size
+        for start, size in zip(starts[sizes > cap], sizes[sizes > cap]):
             start, size = int(start), int(size)
-            self._input.inc(size * (size - 1) // 2)
+            removed = removed_in(start, size)
+            self._input.inc(removed)
             members = cids[start:start + size]
-            if size > cap:
-                removed = size * (size - 1) // 2 - cap * (cap - 1) // 2
-                yield self._drops.reject(
-                    Drop("hot_key_cap", f"{size} captions share one masked key; kept the first "
-                         f"{cap} by caption id, {removed} pairs not formed"),
-                    f"{int(keys[start]):016x}",
-                    {"group_size": size, "position": int(pos[start]),
-                     "example_caption_ids": [f"{int(c):016x}" for c in members[:5]]}, n=removed)
-                members = members[:cap]
-            position = int(pos[start])
-            for a, b in combinations(members.tolist(), 2):
-                yield (a, b, position) if a < b else (b, a, position)
+            yield self._drops.reject(
+                Drop("hot_key_cap", f"{size} captions share one masked key; kept the first "
+                     f"{cap} by caption id, {removed} pairs not formed"),
+                f"{int(keys[start]):016x}",
+                {"group_size": size, "position": position_of(start),
+                 "example_caption_ids": [f"{int(c):016x}" for c in members[:5]]}, n=removed)
+
+    def _masked_pairs(self, keys, cids, positions, word_ids):
+        keys, cids, (positions, word_ids), starts, sizes = self._sorted_groups(
+            keys, cids, positions, word_ids)
+        yield from self._cap(keys, cids, starts, sizes, lambda at: int(positions[at, 0]),
+                             lambda at, size: size * (size - 1) // 2
+                             - self.max_group_size * (self.max_group_size - 1) // 2)
+        a, b = _member_pairs(starts, np.minimum(sizes, self.max_group_size))
+        differs = (word_ids[a] != word_ids[b]) & (positions[a] >= 0)
+        keep = differs.any(axis=1) & canonical_mask(positions[a], differs)
+        a, b, differs = a[keep], b[keep], differs[keep]
+        first = np.where(differs, positions[a], np.iinfo(np.int16).max).min(axis=1)
+        self._input.inc(len(a))
+        for ca, cb, at in zip(cids[a].tolist(), cids[b].tolist(), first.tolist()):
+            yield (ca, cb, at) if ca < cb else (cb, ca, at)
+
+    def _deletion_pairs(self, keys, cids, lengths):
+        keys, cids, (lengths,), starts, sizes = self._sorted_groups(keys, cids, lengths)
+        repeat = np.concatenate([[False], (keys[1:] == keys[:-1]) & (cids[1:] == cids[:-1])])
+        if repeat.any():  # a caption with a repeated word meets itself under one key
+            keys, cids, lengths = keys[~repeat], cids[~repeat], lengths[~repeat]
+            starts, sizes = _groups(keys)
+
+        def different_lengths(start: int, size: int) -> int:
+            def pairs(n: int) -> int:
+                _, per_length = np.unique(lengths[start:start + n], return_counts=True)
+                return n * (n - 1) // 2 - int((per_length * (per_length - 1) // 2).sum())
+            return pairs(size) - pairs(self.max_group_size)
+
+        yield from self._cap(keys, cids, starts, sizes, lambda at: LENGTH_CHANGE, different_lengths)
+        a, b = _member_pairs(starts, np.minimum(sizes, self.max_group_size))
+        keep = lengths[a] != lengths[b]
+        for ca, cb in zip(cids[a[keep]].tolist(), cids[b[keep]].tolist()):
+            yield (ca, cb, LENGTH_CHANGE) if ca < cb else (cb, ca, LENGTH_CHANGE)
 
 
 def _caption_value(row: dict) -> tuple:
     return (row["normalized"], row["caption"], list(row["media_ids"]))
 
 
-def _attach_first(element: tuple[str, dict]) -> Iterator[tuple[str, tuple]]:
-    cid1, grouped = element
-    caps = list(grouped["caption"])
-    if not caps:
-        raise RuntimeError(f"caption {cid1} of a mined pair is missing from the captions table")
-    for cid2, position in grouped["pair"]:
-        yield cid2, (cid1, caps[0], position)
-
-
-class CompletePairs(beam.DoFn):
-    """Second join: attach caption 2, verify the one-word rule, emit caption-pair rows."""
+class AttachFirst(beam.DoFn):
+    """First join: attach caption 1 to its candidate pairs; a deletion-key pair met in several
+    key groups is kept once here (and counted as input once)."""
 
     def __init__(self, stage: str):
         self.stage = stage
+
+    def setup(self):
+        self._input = counter(self.stage, INPUT)
+
+    def process(self, element: tuple[str, dict]) -> Iterator[tuple[str, tuple]]:
+        cid1, grouped = element
+        caps = list(grouped["caption"])
+        if not caps:
+            raise RuntimeError(f"caption {cid1} of a mined pair is missing from the captions table")
+        seen: set[str] = set()
+        for cid2, position in grouped["pair"]:
+            if position == LENGTH_CHANGE:
+                if cid2 in seen:
+                    continue
+                seen.add(cid2)
+            yield cid2, (cid1, caps[0], position)
+        self._input.inc(len(seen))
+
+
+class CompletePairs(beam.DoFn):
+    """Second join: attach caption 2, verify the pair rule, emit caption-pair rows."""
+
+    def __init__(self, stage: str, max_diff: int = 1, allow_length_change: bool = False):
+        self.stage = stage
+        self.max_diff, self.allow_length_change = max_diff, allow_length_change
 
     def setup(self):
         self._kept = counter(self.stage, KEPT)
@@ -123,28 +219,33 @@ class CompletePairs(beam.DoFn):
             raise RuntimeError(f"caption {cid2} of a mined pair is missing from the captions table")
         norm2, cap2, media2 = caps[0]
         for cid1, (norm1, cap1, media1), position in grouped["half"]:
-            row = pair_row(cid1, cid2, norm1, norm2, cap1, cap2, media1, media2)
-            if row is None or row["position"] != position:
+            row = pair_row(cid1, cid2, norm1, norm2, cap1, cap2, media1, media2,
+                           max_diff=self.max_diff, allow_length_change=self.allow_length_change)
+            if position == LENGTH_CHANGE and row is None:
+                self._drops.count("not_within_edit_distance")
+                continue
+            if row is None or (position != LENGTH_CHANGE and row["position"] != position):
                 yield self._drops.reject(
-                    Drop("hash_collision", "masked keys matched but words differ in more than "
-                         "one position"), f"{cid1}-{cid2}", {"txt1": norm1, "txt2": norm2})
+                    Drop("hash_collision", "masked keys matched but the words differ elsewhere"),
+                    f"{cid1}-{cid2}", {"txt1": norm1, "txt2": norm2})
                 continue
             self._kept.inc()
             yield row
 
 
 def pair_row(cid1: str, cid2: str, norm1: str, norm2: str, cap1: str, cap2: str,
-             media1: list, media2: list, sim: float | None = None) -> dict | None:
+             media1: list, media2: list, sim: float | None = None, max_diff: int = 1,
+             allow_length_change: bool = False) -> dict | None:
     """A CAPTION_PAIRS row for two captions (``cid1 < cid2``), or ``None`` if they are not a
-    one-word pair."""
-    words1, words2 = norm1.split(" "), norm2.split(" ")
-    position = one_word_difference(words1, words2)
-    if position is None:
+    pair of the mining rule (:func:`covr_datagen.pipeline.text.normalize.word_changes`)."""
+    changes = word_changes(norm1.split(" "), norm2.split(" "), max_diff, allow_length_change)
+    if changes is None:
         return None
     return {
         "pair_id": f"{cid1}-{cid2}", "caption_id1": cid1, "caption_id2": cid2,
-        "txt1": cap1, "txt2": cap2, "word1": words1[position], "word2": words2[position],
-        "position": position, "sim_txt": sim, "media_ids1": media1, "media_ids2": media2,
+        "txt1": cap1, "txt2": cap2, "word1": " ".join(changes.removed),
+        "word2": " ".join(changes.added), "position": changes.position, "sim_txt": sim,
+        "media_ids1": media1, "media_ids2": media2, "word_diff": changes.count,
     }
 
 
@@ -186,17 +287,20 @@ class MineExact(beam.PTransform):
     read filters right after reading, so only paired captions are ever encoded.
     """
 
-    def __init__(self, stage: str, max_group_size: int = 200, num_buckets: int = 64):
+    def __init__(self, stage: str, max_group_size: int = 200, num_buckets: int = 64,
+                 max_diff: int = 1, allow_length_change: bool = False):
         super().__init__()
         if max_group_size < 2:
             raise ValueError("mining.max_group_size must be >= 2")
         self.stage, self.max_group_size, self.num_buckets = stage, max_group_size, num_buckets
+        self.max_diff, self.allow_length_change = max_diff, allow_length_change
 
     def expand(self, inputs):
         for_keys, captions = inputs["keys"], inputs["captions"]
         keyed = (for_keys
                  | "BatchCaptions" >> beam.BatchElements(min_batch_size=256, max_batch_size=4096)
-                 | "MaskedKeys" >> beam.ParDo(EmitMaskedKeys(self.num_buckets))
+                 | "MaskedKeys" >> beam.ParDo(
+                     EmitMaskedKeys(self.num_buckets, self.max_diff, self.allow_length_change))
                  | "GroupBuckets" >> beam.GroupByKey())
         cands = keyed | "PairsInBucket" >> beam.ParDo(
             PairsInBucket(self.stage, self.max_group_size)).with_outputs(REJECTS_TAG, main="pairs")
@@ -211,9 +315,10 @@ class MineExact(beam.PTransform):
         by_first = cands.pairs | "KeyByFirst" >> beam.Map(
             lambda t: (f"{t[0]:016x}", (f"{t[1]:016x}", t[2])))
         halves = ({"caption": caps_kv, "pair": by_first} | "JoinFirst" >> beam.CoGroupByKey()
-                  | "AttachFirst" >> beam.FlatMap(_attach_first))
+                  | "AttachFirst" >> beam.ParDo(AttachFirst(self.stage)))
         done = ({"caption": caps_kv, "half": halves} | "JoinSecond" >> beam.CoGroupByKey()
-                | "Complete" >> beam.ParDo(CompletePairs(self.stage)).with_outputs(
+                | "Complete" >> beam.ParDo(
+                    CompletePairs(self.stage, self.max_diff, self.allow_length_change)).with_outputs(
                     REJECTS_TAG, main="pairs"))
         rejects = (cands[REJECTS_TAG], done[REJECTS_TAG]) | "MiningRejects" >> beam.Flatten()
         return done.pairs, rejects

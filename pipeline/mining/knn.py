@@ -1,5 +1,7 @@
 """faiss miner (the paper's method): embed every distinct caption, search the ``k`` nearest
-neighbours, keep neighbour pairs that differ by exactly one word.
+neighbours, keep neighbour pairs that differ by exactly one word (by 1..``mining.max_word_diff``
+words, or within that token edit distance with ``mining.allow_length_change``: the same rule
+as the exact miner, :func:`covr_datagen.pipeline.mining.exact.pair_row`).
 
 Embedding runs in parallel Beam workers, in hash buckets of caption ids that write their vectors
 to scratch files (:class:`covr_datagen.pipeline.text.vectors.EmbedToVectorFiles`, as the similarity filter
@@ -12,7 +14,8 @@ per-bucket summaries are a side input). Index: exact inner product
 (2M x 384 x 4 B = 3 GB) and searches in minutes on CPU.
 
 Counting unit: distinct unordered neighbour pairs. Those that are not one-word pairs are dropped
-as ``not_one_word`` (counted, not written row by row: there are ~k per caption). Kept pairs carry
+as ``not_one_word`` (``not_within_word_diff`` for multi-word rules; counted, not written row by
+row: there are ~k per caption). Kept pairs carry
 ``sim_txt`` = cosine of the two caption embeddings.
 """
 
@@ -29,7 +32,7 @@ import numpy as np
 from covr_datagen.pipeline.config import MiningConfig, TextEncoderConfig
 from covr_datagen.pipeline.core.accounting import INPUT, KEPT, Drops, counter
 from covr_datagen.pipeline.mining.exact import pair_row
-from covr_datagen.pipeline.mining.masked_keys import WordIds, masked_keys
+from covr_datagen.pipeline.mining.masked_keys import WordIds
 from covr_datagen.pipeline.text.vectors import EmbedToVectorFiles, load_sorted_vectors
 
 #: faiss index types (``mining.index``); auto = flat below ``flat_max`` captions, else ivf
@@ -84,28 +87,36 @@ def candidate_pairs(neighbours: np.ndarray, rows: slice = slice(None)) -> np.nda
     return np.stack([np.minimum(own, other), np.maximum(own, other)], axis=1)
 
 
-class OneWordPrecheck:
-    """Vectorised pre-check of candidate pairs: True where the two captions share a masked key
-    (the caption with one word wildcarded) at some position, i.e. differ in at most one word."""
+class WordDiffPrecheck:
+    """Vectorised pre-check of candidate pairs against a word-id table: True where the two
+    captions have equal length and differ in at most ``max_diff`` positions, or (with
+    ``allow_length_change``) lengths at most ``max_diff`` apart; :func:`pair_row` decides."""
 
-    def __init__(self, token_lists: list[list[str]]):
-        keys, cap, pos = masked_keys(token_lists, WordIds())
+    def __init__(self, token_lists: list[list[str]], max_diff: int = 1,
+                 allow_length_change: bool = False):
+        word_ids = WordIds()
+        self.max_diff, self.allow_length_change = max_diff, allow_length_change
         self.lengths = np.array([len(t) for t in token_lists], dtype=np.int64)
         max_len = int(self.lengths.max()) if len(self.lengths) else 0
         self.table = np.zeros((len(token_lists), max(max_len, 1)), dtype=np.uint64)
-        self.table[cap, pos] = keys
+        for row, tokens in enumerate(token_lists):
+            self.table[row, :len(tokens)] = [word_ids(w) for w in tokens]
 
     def mask(self, pairs: np.ndarray, chunk: int = 1_000_000) -> np.ndarray:
         """One bool per row of ``pairs`` (``(m, 2)`` caption indices), ``chunk`` pairs at a time."""
-        out = np.zeros(len(pairs), dtype=bool)
-        idx = np.flatnonzero(self.lengths[pairs[:, 0]] == self.lengths[pairs[:, 1]])
-        positions = np.arange(self.table.shape[1])[None, :]
+        gap = np.abs(self.lengths[pairs[:, 0]] - self.lengths[pairs[:, 1]])
+        out = (gap > 0) & (gap <= self.max_diff) if self.allow_length_change else np.zeros(
+            len(pairs), dtype=bool)
+        idx = np.flatnonzero(gap == 0)
         for s in range(0, len(idx), chunk):
             part = idx[s:s + chunk]
-            eq = self.table[pairs[part, 0]] == self.table[pairs[part, 1]]
-            eq &= positions < self.lengths[pairs[part, 0]][:, None]
-            out[part] = eq.any(axis=1)
+            differ = (self.table[pairs[part, 0]] != self.table[pairs[part, 1]]).sum(axis=1)
+            out[part] = differ <= self.max_diff
         return out
+
+
+#: the one-word pre-check (``max_diff`` 1) under its earlier name
+OneWordPrecheck = WordDiffPrecheck
 
 
 def _gathered(row: dict) -> tuple:
@@ -130,6 +141,9 @@ class SearchAndPair(beam.DoFn):
         self.stage = stage
         self.cfg = cfg
         self.folder = folder
+        #: neighbour pairs that are not pairs of the rule (one name per rule, counted only)
+        self.drop_reason = "not_one_word" if cfg.max_word_diff == 1 and not cfg.allow_length_change \
+            else "not_within_word_diff"
 
     def setup(self):
         self._input = counter(self.stage, INPUT)
@@ -146,20 +160,23 @@ class SearchAndPair(beam.DoFn):
                                "or their ids differ")
         start = time.monotonic()
         neighbours = self._search(vectors, start)
-        precheck = OneWordPrecheck([it[1].split(" ") for it in items])
+        cfg = self.cfg
+        precheck = WordDiffPrecheck([it[1].split(" ") for it in items], cfg.max_word_diff,
+                                    cfg.allow_length_change)
         for s in range(0, len(items), self.PAIR_ROWS):
             pairs = candidate_pairs(neighbours, slice(s, s + self.PAIR_ROWS))
             kept = 0
             for i, j in pairs[precheck.mask(pairs)]:
                 (cid1, norm1, cap1, media1), (cid2, norm2, cap2, media2) = items[i], items[j]
                 row = pair_row(cid1, cid2, norm1, norm2, cap1, cap2, media1, media2,
-                               float(np.dot(vectors[i], vectors[j])))
+                               float(np.dot(vectors[i], vectors[j])), cfg.max_word_diff,
+                               cfg.allow_length_change)
                 if row is not None:
                     kept += 1
                     yield row
             self._input.inc(len(pairs))
             self._kept.inc(kept)
-            self._drops.count("not_one_word", len(pairs) - kept)
+            self._drops.count(self.drop_reason, len(pairs) - kept)
             if (s // self.PAIR_ROWS) % 16 == 15 or s + self.PAIR_ROWS >= len(items):
                 print(f"  [{self.stage}] paired {min(s + self.PAIR_ROWS, len(items)):,}/"
                       f"{len(items):,} captions' neighbours ({time.monotonic() - start:.0f}s)",

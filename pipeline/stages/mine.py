@@ -1,4 +1,5 @@
-"""Stage ``mine``: captions -> ``mined_pairs`` (caption pairs differing by exactly one word).
+"""Stage ``mine``: captions -> ``mined_pairs`` (caption pairs differing by one word, or by up to
+``mining.max_word_diff`` words, across lengths with ``mining.allow_length_change``).
 
 The method is ``mining.method``: ``exact`` (masked-key grouping, :mod:`covr_datagen.pipeline.mining.exact`)
 or ``faiss`` (kNN over text embeddings, :mod:`covr_datagen.pipeline.mining.knn`). Both write the same table.
@@ -29,7 +30,8 @@ class MiningStage(Stage):
                                          columns=("caption_id", "normalized")),
                         "captions": ctx.read(p, "captions")}
             pairs, rejects = captions | "MineExact" >> MineExact(
-                self.name, cfg.max_group_size, cfg.num_buckets)
+                self.name, cfg.max_group_size, cfg.num_buckets, cfg.max_word_diff,
+                cfg.allow_length_change)
         elif cfg.method == "faiss":
             from covr_datagen.pipeline.mining.knn import MineKnn
 

@@ -18,7 +18,9 @@ The rule (``tokenize``):
    hyphen or apostrophe is dropped (``'90s`` -> ``90s``).
 
 ``normalize(caption)`` is the words joined by single spaces; two captions "differ by exactly one
-word" when their word lists have equal length and differ at exactly one position.
+word" when their word lists have equal length and differ at exactly one position
+(``one_word_difference``). ``word_changes`` generalises the rule to up to ``k`` changed words
+(``mining.max_word_diff``), optionally across lengths (token edit distance).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from dataclasses import dataclass
 
 import regex
 
@@ -68,3 +71,74 @@ def one_word_difference(words1: list[str], words2: list[str]) -> int | None:
                 return None
             diff = i
     return diff
+
+
+@dataclass(frozen=True)
+class WordChanges:
+    """How caption 1's words become caption 2's: ``removed`` (tokens of caption 1 substituted or
+    deleted, in order), ``added`` (tokens of caption 2 substituted or inserted, in order),
+    ``position`` (first changed token index in caption 1) and ``count`` (number of token
+    changes: differing positions, or the token edit distance between different lengths)."""
+
+    position: int
+    removed: tuple[str, ...]
+    added: tuple[str, ...]
+    count: int
+
+
+def word_changes(words1: list[str], words2: list[str], max_diff: int = 1,
+                 allow_length_change: bool = False) -> WordChanges | None:
+    """The changes between two word lists, or ``None`` unless they are a pair of the mining rule:
+
+    * equal length, ``1..max_diff`` differing positions, and at least one shared position
+      unless only one position differs (one-word pairs are today's rule, whatever the length);
+    * different lengths (only with ``allow_length_change``): token edit distance (Levenshtein)
+      ``<= max_diff`` and at least one token kept by the alignment.
+    """
+    if len(words1) == len(words2):
+        diff = [i for i, (a, b) in enumerate(zip(words1, words2)) if a != b]
+        if not diff or len(diff) > max_diff or (len(diff) > 1 and len(diff) >= len(words1)):
+            return None
+        return WordChanges(diff[0], tuple(words1[i] for i in diff), tuple(words2[i] for i in diff),
+                           len(diff))
+    if not allow_length_change or abs(len(words1) - len(words2)) > max_diff:
+        return None
+    return _edit_changes(words1, words2, max_diff)
+
+
+def _edit_changes(words1: list[str], words2: list[str], max_diff: int) -> WordChanges | None:
+    """Token Levenshtein alignment of two word lists of different lengths (see
+    :func:`word_changes`); ties prefer match, then substitution, deletion, insertion."""
+    n, m = len(words1), len(words2)
+    dist = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n + 1):
+        dist[i][0] = i
+    for j in range(m + 1):
+        dist[0][j] = j
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            dist[i][j] = min(dist[i - 1][j - 1] + (words1[i - 1] != words2[j - 1]),
+                             dist[i - 1][j] + 1, dist[i][j - 1] + 1)
+    count = dist[n][m]
+    if count > max_diff or count >= max(n, m):  # no token kept: nothing shared
+        return None
+    removed: list[str] = []
+    added: list[str] = []
+    changed_at: list[int] = []
+    i, j = n, m
+    while i or j:
+        if i and j and dist[i][j] == dist[i - 1][j - 1] + (words1[i - 1] != words2[j - 1]):
+            if words1[i - 1] != words2[j - 1]:
+                removed.append(words1[i - 1])
+                added.append(words2[j - 1])
+                changed_at.append(i - 1)
+            i, j = i - 1, j - 1
+        elif i and dist[i][j] == dist[i - 1][j] + 1:
+            removed.append(words1[i - 1])
+            changed_at.append(i - 1)
+            i -= 1
+        else:
+            added.append(words2[j - 1])
+            changed_at.append(i)  # inserted before caption 1's token i
+            j -= 1
+    return WordChanges(min(changed_at), tuple(reversed(removed)), tuple(reversed(added)), count)
