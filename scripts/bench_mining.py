@@ -12,6 +12,10 @@ per-stage input/kept/dropped/seconds (the cluster's start-up is not in the wall 
 faiss recall = pairs in both ``mined_pairs`` tables / pairs in exact's ``mined_pairs`` (before
 pair filters). Results go to ``--out`` as JSON and a Markdown table on stdout.
 
+With ``--word-diffs 1 2 3``: exact mining for each ``mining.max_word_diff`` and faiss once,
+``--until mine`` (:func:`bench_word_diffs`), with keys per caption, mined pairs and faiss recall
+per k; ``--max-seconds`` / ``--max-rss-gb`` stop a build that outgrows the machine.
+
 Example::
 
     nice -n 10 .venv/bin/python scripts/bench_mining.py --sizes 100000 1000000 2000000 \\
@@ -62,13 +66,15 @@ def tree_rss(proc) -> tuple[int, int]:
 
 
 def run_measured(cmd: list[str], log: Path, poll: float = 0.2,
-                 also: tuple[int, ...] = ()) -> dict:
+                 also: tuple[int, ...] = (), max_seconds: float | None = None,
+                 max_rss_gb: float | None = None) -> dict:
     """Run ``cmd``; return wall seconds, peak tree RSS (overall and per stage) and exit code.
 
     Output goes to ``log``; the stage running at each poll is the last ``[name] running`` line
     the build printed there, so each RSS sample is attributed to a stage. Per stage, the peak of
     the whole process tree (plus the trees of the pids in ``also``) and of the launching (Beam
-    runner) process alone are kept.
+    runner) process alone are kept. Past ``max_seconds`` or ``max_rss_gb`` the whole process
+    tree is killed and ``stopped`` says why.
     """
     import psutil
 
@@ -76,9 +82,11 @@ def run_measured(cmd: list[str], log: Path, poll: float = 0.2,
     per_stage: dict[str, int] = {}
     driver: dict[str, int] = {}
     stage = "startup"
+    stopped = None
     with open(log, "w", encoding="utf-8") as fh, open(log, encoding="utf-8",
                                                       errors="replace") as tail:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
+                                start_new_session=True)
         ps = psutil.Process(proc.pid)
         others = [psutil.Process(pid) for pid in also]
         while proc.poll() is None:
@@ -93,13 +101,23 @@ def run_measured(cmd: list[str], log: Path, poll: float = 0.2,
             rss += sum(tree_rss(other)[1] for other in others)
             per_stage[stage] = max(per_stage.get(stage, 0), rss)
             driver[stage] = max(driver.get(stage, 0), own)
+            elapsed = time.monotonic() - start
+            if max_seconds is not None and elapsed > max_seconds:
+                stopped = f"killed after {elapsed:.0f} s (limit {max_seconds:.0f} s) in {stage}"
+            elif max_rss_gb is not None and rss > max_rss_gb * 2**30:
+                stopped = (f"killed at {rss / 2**30:.1f} GiB RSS (limit {max_rss_gb} GiB) in "
+                           f"{stage} after {elapsed:.0f} s")
+            if stopped:
+                os.killpg(proc.pid, 9)
+                proc.wait()
+                break
             time.sleep(poll)
     peak = max(per_stage.values(), default=0)
     return {"wall_s": round(time.monotonic() - start, 1), "peak_rss_gb": round(peak / 2**30, 2),
             "peak_rss_gb_by_stage": {k: round(v / 2**30, 2) for k, v in per_stage.items()},
             "runner_process_peak_rss_gb_by_stage": {k: round(v / 2**30, 2)
                                                     for k, v in driver.items()},
-            "rc": proc.returncode}
+            "rc": proc.returncode, **({"stopped": stopped} if stopped else {})}
 
 
 def corpus_for(size: int, seed: int, workdir: Path) -> Path:
@@ -254,6 +272,91 @@ def gpu_knn(size: int, k: int, model_dir: str, seed_csv: str, batch: int = 1024)
     return rec
 
 
+def mined(run: Path) -> dict[str, int]:
+    """``pair_id -> word_diff`` of a run's ``mined_pairs`` table."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(run / "mined_pairs", columns=["pair_id", "word_diff"])
+    return dict(zip(table["pair_id"].to_pylist(), table["word_diff"].to_pylist()))
+
+
+def mean_keys_per_caption(run: Path, max_diff: int, allow_length_change: bool) -> float:
+    """Mean number of keys the exact miner emits per caption of the run's ``captions`` table."""
+    import pyarrow.parquet as pq
+
+    from covr_datagen.pipeline.mining.masked_keys import keys_per_caption
+
+    words = np.asarray(pq.read_table(run / "captions", columns=["num_words"])["num_words"])
+    lengths, counts = np.unique(words, return_counts=True)
+    keys = sum(keys_per_caption(int(n), max_diff, allow_length_change) * int(c)
+               for n, c in zip(lengths, counts))
+    return round(keys / max(len(words), 1), 1)
+
+
+def bench_word_diffs(size: int, ks: list[int], corpus: Path, workdir: Path, mode: str,
+                     faiss: bool, length_change: bool, limits: dict) -> list[dict]:
+    """Exact mining for each ``k`` in ``ks``, then (``faiss``) the faiss miner once with the
+    largest ``k``, all ``--until mine`` in ONE run directory: the first build reads and filters
+    the corpus (``--force``), the others resume from its ``captions`` table, so only ``mine``
+    runs again (its config section changed). The faiss pairs with ``word_diff <= k`` are what a
+    faiss build with ``max_word_diff k`` keeps (same neighbour lists, same rule), so one faiss
+    build gives the recall for every ``k``."""
+    run = workdir / f"run_{size}_kdiff"
+    remove_run(run)
+    extra_lc = ["--allow-length-change"] if length_change else []
+    records, exact = [], {}
+    steps = [("exact", k) for k in ks] + ([("faiss", max(ks))] if faiss else [])
+    for i, (method, k) in enumerate(steps):
+        cmd = build_cmd(corpus, run, method, "mine", [*MODES[mode], "--max-word-diff", str(k),
+                                                      *extra_lc])
+        if i:
+            cmd.remove("--force")
+        label = f"{method}_k{k}{'_lc' if length_change else ''}"
+        print(f"[bench] {size:,} {label}: {' '.join(cmd)}", file=sys.stderr, flush=True)
+        result = run_measured(cmd, workdir / f"log_{size}_{label}.txt", **limits)
+        rec = {"size": size, "label": label, "method": method, "max_word_diff": k,
+               "allow_length_change": length_change, "command": " ".join(cmd), **result}
+        if result["rc"] == 0:
+            rec["stages"] = stages_of(run)
+            pairs = mined(run)
+            rec["mined_pairs"] = len(pairs)
+            rec["mine_peak_rss_gb"] = result["peak_rss_gb_by_stage"].get("mine")
+            if method == "exact":
+                exact[k] = set(pairs)
+                rec["keys_per_caption"] = mean_keys_per_caption(run, k, length_change)
+            else:
+                rec["recall_by_k"] = {}
+                for j, truth in exact.items():
+                    found = {p for p, d in pairs.items() if d <= j}
+                    rec["recall_by_k"][j] = {"exact_pairs": len(truth), "faiss_pairs": len(found),
+                                             "recall": round(len(truth & found) / max(len(truth), 1), 4),
+                                             "faiss_only": len(found - truth)}
+        shown = ("wall_s", "peak_rss_gb", "rc", "stopped", "mined_pairs", "recall_by_k")
+        print(f"[bench] -> {json.dumps({key: rec.get(key) for key in shown})}", file=sys.stderr,
+              flush=True)
+        records.append(rec)
+    return records
+
+
+def markdown_word_diffs(records: list[dict]) -> str:
+    """One row per build of :func:`bench_word_diffs` (mine stage only)."""
+    lines = ["| captions | miner | k | wall s | mine s | peak RSS GiB (mine) | keys per caption | "
+             "mined pairs | faiss recall vs exact |",
+             "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for r in records:
+        if r.get("rc") != 0:
+            lines.append(f"| {r['size']:,} | {r['method']} | {r['max_word_diff']} | {r['wall_s']} | "
+                         f"| {r['peak_rss_gb']} | | {r.get('stopped') or 'failed'} (rc {r['rc']}) | |")
+            continue
+        mine_s = {s["name"]: s["seconds"] for s in r["stages"]}.get("mine", 0)
+        recall = "; ".join(f"k={j}: {v['recall']:.4f} ({v['faiss_pairs']:,} of {v['exact_pairs']:,})"
+                           for j, v in r.get("recall_by_k", {}).items())
+        lines.append(f"| {r['size']:,} | {r['method']} | {r['max_word_diff']} | {r['wall_s']} | "
+                     f"{mine_s:.0f} | {r['mine_peak_rss_gb']} | {r.get('keys_per_caption', '')} | "
+                     f"{r['mined_pairs']:,} | {recall} |")
+    return "\n".join(lines)
+
+
 def markdown(records: list[dict]) -> str:
     """One row per measured build, per-stage seconds in the last column."""
     lines = ["| captions | run | wall s | peak RSS GB | mined pairs | caption pairs | "
@@ -295,6 +398,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed-csv", default="/work/shared/data/webvid10m_val.csv",
                     help="--gpu-knn: seed captions of the synthetic corpus")
     ap.add_argument("--k", type=int, default=100, help="--gpu-knn: neighbours per caption")
+    ap.add_argument("--word-diffs", type=int, nargs="+", default=None, metavar="K",
+                    help="instead of the runner comparison: exact mining (--until mine) with "
+                         "mining.max_word_diff = each K, then faiss once with the largest K at the "
+                         "sizes in --faiss-sizes, all in one run dir per size (see bench_word_diffs)")
+    ap.add_argument("--allow-length-change", action="store_true",
+                    help="--word-diffs: also mine pairs across lengths")
+    ap.add_argument("--max-seconds", type=float, default=None,
+                    help="kill a build running longer than this (recorded as stopped)")
+    ap.add_argument("--max-rss-gb", type=float, default=None,
+                    help="kill a build whose process tree holds more than this (recorded as stopped)")
     args = ap.parse_args(argv)
 
     if args.gpu_knn:
@@ -318,6 +431,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.exact_runs and (args.modes or len(args.exact_runs) != len(args.sizes)):
         ap.error("--exact-runs needs one run per size and --modes with no runner")
     records = meta["records"]
+    if args.word_diffs:
+        limits = {"max_seconds": args.max_seconds, "max_rss_gb": args.max_rss_gb}
+        for size in args.sizes:
+            corpus = corpus_for(size, args.seed, workdir)
+            records.extend(bench_word_diffs(size, args.word_diffs, corpus, workdir,
+                                            args.faiss_mode, size in args.faiss_sizes,
+                                            args.allow_length_change, limits))
+            out.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        print(markdown_word_diffs(records))
+        print(f"[bench] results: {out}", file=sys.stderr)
+        return 0 if all(r["rc"] == 0 for r in records) else 1
     for size in args.sizes:
         start = time.monotonic()
         corpus = corpus_for(size, args.seed, workdir)
