@@ -32,7 +32,13 @@ import numpy as np
 
 from covr_datagen.filters.base import Drop
 from covr_datagen.pipeline.core.accounting import INPUT, KEPT, REJECTS_TAG, Drops, Progress, counter
-from covr_datagen.pipeline.mining.masked_keys import WordIds, canonical_mask, deletion_keys, masked_keys
+from covr_datagen.pipeline.mining.masked_keys import (
+    MAX_KEY_WORDS,
+    WordIds,
+    canonical_mask,
+    deletion_keys,
+    masked_keys,
+)
 from covr_datagen.pipeline.text.normalize import word_changes
 
 #: candidate position of a deletion-key pair (its first change is known only after verification)
@@ -55,9 +61,10 @@ class EmitMaskedKeys(beam.DoFn):
         tokens = [row["normalized"].split(" ") for row in batch]
         ids = np.fromiter((int(row["caption_id"], 16) for row in batch), dtype=np.uint64,
                           count=len(batch))
-        masked = masked_keys(tokens, self._word_ids, self.max_diff)
-        yield from self._split("masked", masked.keys, ids[masked.caption], masked.positions,
-                               masked.word_ids)
+        if self.max_diff == 1:  # k >= 2: masked keys are made per length class
+            masked = masked_keys(tokens, self._word_ids, self.max_diff)
+            yield from self._split("masked", masked.keys, ids[masked.caption], masked.positions,
+                                   masked.word_ids)
         if self.allow_length_change:
             deleted = deletion_keys(tokens, self._word_ids, self.max_diff)
             yield from self._split("deletion", deleted.keys, ids[deleted.caption], deleted.length)
@@ -170,6 +177,35 @@ class PairsInBucket(beam.DoFn):
         keep = lengths[a] != lengths[b]
         for ca, cb in zip(cids[a[keep]].tolist(), cids[b[keep]].tolist()):
             yield (ca, cb, LENGTH_CHANGE) if ca < cb else (cb, ca, LENGTH_CHANGE)
+
+
+class PairsInLengthClass(PairsInBucket):
+    """All captions of one length (``mining.max_word_diff`` >= 2) -> their masked keys, grouped
+    in memory, -> candidate pairs, as :class:`PairsInBucket` forms them. Masked-key pairs have
+    equal lengths, so a length class holds every pair of its captions; the shuffle carries each
+    caption once instead of its ``C(L, k)`` keys."""
+
+    def __init__(self, stage: str, max_group_size: int, max_diff: int):
+        super().__init__(stage, max_group_size)
+        self.max_diff = max_diff
+
+    def setup(self):
+        super().setup()
+        self._word_ids = WordIds()
+
+    def process(self, element: tuple[int, Any]):
+        _, items = element
+        items = list(items)
+        cids = np.fromiter((int(cid, 16) for cid, _ in items), dtype=np.uint64, count=len(items))
+        masked = masked_keys([norm.split(" ") for _, norm in items], self._word_ids, self.max_diff)
+        self._progress.tick()
+        yield from self._masked_pairs(masked.keys, cids[masked.caption], masked.positions,
+                                      masked.word_ids)
+
+
+def _by_length(row: dict) -> tuple[int, tuple[str, str]]:
+    """``(keyed length, (caption_id, normalized))``: captions whose masked keys can meet."""
+    return min(row["normalized"].count(" ") + 1, MAX_KEY_WORDS), (row["caption_id"], row["normalized"])
 
 
 def _caption_value(row: dict) -> tuple:
@@ -302,17 +338,26 @@ class MineExact(beam.PTransform):
                  | "MaskedKeys" >> beam.ParDo(
                      EmitMaskedKeys(self.num_buckets, self.max_diff, self.allow_length_change))
                  | "GroupBuckets" >> beam.GroupByKey())
-        cands = keyed | "PairsInBucket" >> beam.ParDo(
-            PairsInBucket(self.stage, self.max_group_size)).with_outputs(REJECTS_TAG, main="pairs")
+        found = [keyed | "PairsInBucket" >> beam.ParDo(
+            PairsInBucket(self.stage, self.max_group_size)).with_outputs(REJECTS_TAG, main="pairs")]
+        if self.max_diff > 1:
+            found.append(for_keys
+                         | "KeyByLength" >> beam.Map(_by_length)
+                         | "GroupLengths" >> beam.GroupByKey()
+                         | "PairsInLengthClass" >> beam.ParDo(PairsInLengthClass(
+                             self.stage, self.max_group_size, self.max_diff)).with_outputs(
+                                 REJECTS_TAG, main="pairs"))
+        cands = {"pairs": [f.pairs for f in found] | "Candidates" >> beam.Flatten(),
+                 REJECTS_TAG: [f[REJECTS_TAG] for f in found] | "KeyRejects" >> beam.Flatten()}
         # only captions in some candidate pair enter the joins (a fraction of the corpus)
-        paired_ids = (cands.pairs
+        paired_ids = (cands["pairs"]
                       | "PairCaptionIds" >> beam.Map(lambda t: (t[0], t[1]))
                       | "PairedIds" >> beam.CombineGlobally(SortedIds()))
         caps_kv = (captions
                    | "KeepPaired" >> beam.Filter(in_sorted_ids,
                                                  ids=beam.pvalue.AsSingleton(paired_ids))
                    | "KeyCaptions" >> beam.Map(lambda r: (r["caption_id"], _caption_value(r))))
-        by_first = cands.pairs | "KeyByFirst" >> beam.Map(
+        by_first = cands["pairs"] | "KeyByFirst" >> beam.Map(
             lambda t: (f"{t[0]:016x}", (f"{t[1]:016x}", t[2])))
         halves = ({"caption": caps_kv, "pair": by_first} | "JoinFirst" >> beam.CoGroupByKey()
                   | "AttachFirst" >> beam.ParDo(AttachFirst(self.stage)))

@@ -35,6 +35,8 @@ _WILD = np.uint64(0xD6E8FEB86659FD93)
 _LEN_SALT = np.uint64(0xA0761D6478BD642F)
 _DELETION_SALT = np.uint64(0x8EBC6AF09C88C6E3)
 _MAX_WORDS = 512
+#: captions are keyed on their first this many words
+MAX_KEY_WORDS = _MAX_WORDS
 #: with ``k >= 2``, captions longer than this get one-word keys only (C(L, k) grows too fast)
 MAX_MULTI_WORDS = 64
 #: key combinations computed per numpy step (bounds the temporary arrays)
