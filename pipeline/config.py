@@ -93,9 +93,7 @@ class CaptionFilterConfig:
 class MiningConfig:
     """Finding caption pairs that differ by one word (or up to ``max_word_diff`` words)."""
 
-    # exact | faiss | auto (exact for max_word_diff 1-2, faiss for 3; resolved by `build` and
-    # recorded resolved in the manifest; docs/BENCHMARKS.md)
-    method: str = "auto"
+    method: str = "exact"  # exact | faiss
     # pairs differ in 1..max_word_diff token positions (1 = the paper's one-word rule; 2-3 mine
     # multi-word pairs of equal length that share at least one word)
     max_word_diff: int = 1

@@ -215,11 +215,3 @@ def test_rules_engine_and_pairs_handle_insertions_and_deletions():
     assert pair_from_captions("A red car", "A blue bus").word1 == "red car"
     with pytest.raises(ValueError, match="differing words"):
         RulesEngine(template="replace_with").generate([pair])
-
-
-def test_auto_method_is_exact_up_to_two_changed_words_then_faiss():
-    from covr_datagen.pipeline.mining import resolve_method
-
-    assert load_config().mining.method == "auto"
-    assert [resolve_method("auto", k) for k in (1, 2, 3)] == ["exact", "exact", "faiss"]
-    assert resolve_method("exact", 3) == "exact" and resolve_method("faiss", 1) == "faiss"

@@ -29,8 +29,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``build`` and ``demo``."""
     parser.add_argument("--config", help="YAML/JSON config file; `covr-datagen config` prints "
                                          "every key with its default")
-    parser.add_argument("--mining", choices=["exact", "faiss", "auto"],
-                        help="mining method (default auto: exact for --max-word-diff 1-2, faiss for 3)")
+    parser.add_argument("--mining", choices=["exact", "faiss"], help="mining method")
     parser.add_argument("--max-word-diff", type=int, metavar="K",
                         help="mine caption pairs differing in 1..K words, K = 1-3 (default 1: "
                         "the paper's one-word pairs)")

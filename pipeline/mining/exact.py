@@ -3,8 +3,11 @@
 Each caption emits its masked keys (:mod:`covr_datagen.pipeline.mining.masked_keys`: one per word
 for one-word pairs, ``C(L, w)`` for ``mining.max_word_diff`` ``k >= 2``), each with the wildcarded
 positions and their word ids, and with ``mining.allow_length_change`` its deletion keys too.
-Keys are spread over ``num_buckets`` shuffle buckets; every bucket is grouped once
-(GroupByKey) and sorted with numpy, and captions sharing a key are paired: in a masked-key group,
+One-word and deletion keys are spread over ``num_buckets`` shuffle buckets; every bucket is
+grouped once (GroupByKey) and sorted with numpy. With ``k >= 2`` the captions are grouped by
+length instead and each length class makes its masked keys in memory (the keys of equal-length
+pairs never leave their class, and ``C(L, k)`` keys per caption through the shuffle took over
+14 GiB at 100k captions for ``k = 3``). Captions sharing a key are paired: in a masked-key group,
 a pair is formed only when the group's wildcard set is the canonical one for the positions where
 the two captions differ, so each pair comes from one group; in a deletion-key group, only
 captions of different lengths are paired and a pair met in several groups is kept once (in the

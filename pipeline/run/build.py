@@ -20,7 +20,6 @@ from covr_datagen.pipeline.config import Config, validate_config
 from covr_datagen.pipeline.core.rundir import RunDir
 from covr_datagen.pipeline.core.stage import RunFacts, Stage
 from covr_datagen.pipeline.corpus.layout import check_corpus_path, corpus_fingerprint
-from covr_datagen.pipeline.mining import resolve_method
 from covr_datagen.pipeline.run.stage_runner import StageReport, run_stages
 from covr_datagen.pipeline.stages.read import refuse_empty_read
 from covr_datagen.pipeline.text.encoders import resolve_dtype
@@ -75,7 +74,6 @@ def run_build(req: BuildRequest, config: Config) -> list[StageReport]:
         config.corpus.media_kind = default_media_kind(config.corpus.format)
     encoder = config.text_encoder
     encoder.dtype = resolve_dtype(encoder.dtype, encoder.device)
-    config.mining.method = resolve_method(config.mining.method, config.mining.max_word_diff)
     stages = build_stages(config)
     if req.until is not None:
         names = [s.name for s in stages]

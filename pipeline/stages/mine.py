@@ -2,9 +2,7 @@
 ``mining.max_word_diff`` words, across lengths with ``mining.allow_length_change``).
 
 The method is ``mining.method``: ``exact`` (masked-key grouping, :mod:`covr_datagen.pipeline.mining.exact`)
-or ``faiss`` (kNN over text embeddings, :mod:`covr_datagen.pipeline.mining.knn`), or ``auto``
-(:func:`covr_datagen.pipeline.mining.resolve_method`: by ``mining.max_word_diff``). Both write the
-same table.
+or ``faiss`` (kNN over text embeddings, :mod:`covr_datagen.pipeline.mining.knn`). Both write the same table.
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ import apache_beam as beam
 
 from covr_datagen.pipeline.core.stage import Stage, StageContext
 from covr_datagen.pipeline.core.tables import WriteRejects, WriteTable
-from covr_datagen.pipeline.mining import METHODS, resolve_method
+from covr_datagen.pipeline.mining import METHODS
 from covr_datagen.schemas import CAPTION_PAIRS
 
 
@@ -25,8 +23,7 @@ class MiningStage(Stage):
 
     def build(self, p: beam.Pipeline, ctx: StageContext) -> None:
         cfg = ctx.config.mining
-        method = resolve_method(cfg.method, cfg.max_word_diff)
-        if method == "exact":
+        if cfg.method == "exact":
             from covr_datagen.pipeline.mining.exact import MineExact
 
             captions = {"keys": ctx.read(p, "captions", label="Read captions (keys)",
@@ -35,7 +32,7 @@ class MiningStage(Stage):
             pairs, rejects = captions | "MineExact" >> MineExact(
                 self.name, cfg.max_group_size, cfg.num_buckets, cfg.max_word_diff,
                 cfg.allow_length_change)
-        elif method == "faiss":
+        elif cfg.method == "faiss":
             from covr_datagen.pipeline.mining.knn import MineKnn
 
             captions = ctx.read(p, "captions")
