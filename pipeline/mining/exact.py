@@ -195,6 +195,7 @@ class PairsInLengthClass(PairsInBucket):
     def setup(self):
         super().setup()
         self._word_ids = WordIds()
+        self._progress = Progress(self.stage, "length classes")
 
     def process(self, element: tuple[int, Any]):
         _, items = element
