@@ -50,8 +50,9 @@ LENGTH_CHANGE = -1
 
 class EmitMaskedKeys(beam.DoFn):
     """Batch of caption rows -> ``(bucket, part)`` where ``part`` is ``("masked", keys,
-    caption_ids, positions, word_ids)`` or ``("deletion", keys, caption_ids, lengths)`` numpy
-    arrays (see :mod:`covr_datagen.pipeline.mining.masked_keys`)."""
+    caption_ids, positions, word_ids)`` (one-word mining only: with ``k >= 2``
+    :class:`PairsInLengthClass` makes the masked keys) or ``("deletion", keys, caption_ids,
+    lengths)`` numpy arrays (see :mod:`covr_datagen.pipeline.mining.masked_keys`)."""
 
     def __init__(self, num_buckets: int, max_diff: int = 1, allow_length_change: bool = False):
         self.num_buckets = num_buckets
