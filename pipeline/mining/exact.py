@@ -49,14 +49,11 @@ LENGTH_CHANGE = -1
 
 
 class EmitMaskedKeys(beam.DoFn):
-    """Batch of caption rows -> ``(bucket, part)`` where ``part`` is ``("masked", keys,
-    caption_ids, positions, word_ids)`` (one-word mining only: with ``k >= 2``
-    :class:`PairsInLengthClass` makes the masked keys) or ``("deletion", keys, caption_ids,
-    lengths)`` numpy arrays (see :mod:`covr_datagen.pipeline.mining.masked_keys`)."""
+    """Batch of caption rows -> ``(bucket, (keys, caption_ids, positions, word_ids))`` numpy
+    arrays: the one-word masked keys (see :mod:`covr_datagen.pipeline.mining.masked_keys`)."""
 
-    def __init__(self, num_buckets: int, max_diff: int = 1, allow_length_change: bool = False):
+    def __init__(self, num_buckets: int):
         self.num_buckets = num_buckets
-        self.max_diff, self.allow_length_change = max_diff, allow_length_change
 
     def setup(self):
         self._word_ids = WordIds()
@@ -65,23 +62,16 @@ class EmitMaskedKeys(beam.DoFn):
         tokens = [row["normalized"].split(" ") for row in batch]
         ids = np.fromiter((int(row["caption_id"], 16) for row in batch), dtype=np.uint64,
                           count=len(batch))
-        if self.max_diff == 1:  # k >= 2: masked keys are made per length class
-            masked = masked_keys(tokens, self._word_ids, self.max_diff)
-            yield from self._split("masked", masked.keys, ids[masked.caption], masked.positions,
-                                   masked.word_ids)
-        if self.allow_length_change:
-            deleted = deletion_keys(tokens, self._word_ids, self.max_diff)
-            yield from self._split("deletion", deleted.keys, ids[deleted.caption], deleted.length)
-
-    def _split(self, kind: str, keys: np.ndarray, *columns: np.ndarray):
-        buckets = (keys % np.uint64(self.num_buckets)).astype(np.int64)
+        masked = masked_keys(tokens, self._word_ids)
+        columns = (masked.keys, ids[masked.caption], masked.positions, masked.word_ids)
+        buckets = (masked.keys % np.uint64(self.num_buckets)).astype(np.int64)
         order = np.argsort(buckets, kind="stable")
         buckets = buckets[order]
-        columns = (keys[order], *(c[order] for c in columns))
+        columns = tuple(c[order] for c in columns)
         bounds = np.flatnonzero(np.diff(buckets)) + 1
         for at, part in zip(np.split(buckets, bounds), zip(*(np.split(c, bounds) for c in columns))):
             if len(at):
-                yield int(at[0]), (kind, *part)
+                yield int(at[0]), part
 
 
 def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -104,7 +94,7 @@ def _member_pairs(starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np
 class PairsInBucket(beam.DoFn):
     """One bucket's keys -> candidate pairs ``(caption_id_a, caption_id_b, position)`` with
     ``a < b``; ``position`` is the first differing position of a masked-key pair, or
-    :data:`LENGTH_CHANGE` for a deletion-key pair (which may come out of several groups)."""
+    :data:`LENGTH_CHANGE` for a deletion-key pair (:class:`PairsInLengthWindow`)."""
 
     def __init__(self, stage: str, max_group_size: int):
         self.stage = stage
@@ -117,14 +107,8 @@ class PairsInBucket(beam.DoFn):
 
     def process(self, element: tuple[int, Any]):
         _, parts = element
-        by_kind: dict[str, list] = {"masked": [], "deletion": []}
-        for kind, *columns in parts:
-            by_kind[kind].append(columns)
         self._progress.tick()
-        if by_kind["masked"]:
-            yield from self._masked_pairs(*(np.concatenate(c) for c in zip(*by_kind["masked"])))
-        if by_kind["deletion"]:
-            yield from self._deletion_pairs(*(np.concatenate(c) for c in zip(*by_kind["deletion"])))
+        yield from self._masked_pairs(*(np.concatenate(c) for c in zip(*parts)))
 
     def _sorted_groups(self, keys: np.ndarray, cids: np.ndarray, *columns: np.ndarray):
         order = np.lexsort((cids, keys))
@@ -163,83 +147,88 @@ class PairsInBucket(beam.DoFn):
         for ca, cb, at in zip(cids[a].tolist(), cids[b].tolist(), first.tolist()):
             yield (ca, cb, at) if ca < cb else (cb, ca, at)
 
-    def _deletion_pairs(self, keys, cids, lengths):
+    def _deletion_pairs(self, keys, cids, lengths, base: int):
+        """Pairs of a caption of ``base`` words and a longer one that share a deletion key, each
+        pair once however many keys it shares."""
         keys, cids, (lengths,), starts, sizes = self._sorted_groups(keys, cids, lengths)
         repeat = np.concatenate([[False], (keys[1:] == keys[:-1]) & (cids[1:] == cids[:-1])])
         if repeat.any():  # a caption with a repeated word meets itself under one key
             keys, cids, lengths = keys[~repeat], cids[~repeat], lengths[~repeat]
             starts, sizes = _groups(keys)
 
-        def different_lengths(start: int, size: int) -> int:
+        def across(start: int, size: int) -> int:
             def pairs(n: int) -> int:
-                _, per_length = np.unique(lengths[start:start + n], return_counts=True)
-                return n * (n - 1) // 2 - int((per_length * (per_length - 1) // 2).sum())
+                shortest = int((lengths[start:start + n] == base).sum())
+                return shortest * (n - shortest)
             return pairs(size) - pairs(self.max_group_size)
 
-        yield from self._cap(keys, cids, starts, sizes, lambda at: LENGTH_CHANGE, different_lengths)
+        yield from self._cap(keys, cids, starts, sizes, lambda at: LENGTH_CHANGE, across)
         a, b = _member_pairs(starts, np.minimum(sizes, self.max_group_size))
-        keep = lengths[a] != lengths[b]
-        for ca, cb in zip(cids[a[keep]].tolist(), cids[b[keep]].tolist()):
-            yield (ca, cb, LENGTH_CHANGE) if ca < cb else (cb, ca, LENGTH_CHANGE)
+        keep = (lengths[a] == base) != (lengths[b] == base)
+        a, b = cids[a[keep]], cids[b[keep]]
+        found = np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1), axis=0)
+        self._input.inc(len(found))
+        for ca, cb in found.tolist():
+            yield ca, cb, LENGTH_CHANGE
 
 
-class PairsInLengthClass(PairsInBucket):
-    """All captions of one length (``mining.max_word_diff`` >= 2) -> their masked keys, grouped
-    in memory, -> candidate pairs, as :class:`PairsInBucket` forms them. Masked-key pairs have
-    equal lengths, so a length class holds every pair of its captions; the shuffle carries each
-    caption once instead of its ``C(L, k)`` keys."""
+class PairsInLengthWindow(PairsInBucket):
+    """The captions of ``base`` words and (``mining.allow_length_change``) of ``base + 1`` to
+    ``base + k`` words -> candidate pairs, keyed in memory: with ``k >= 2`` the masked-key pairs
+    of the ``base``-word captions (formed as :class:`PairsInBucket` forms them), and the pairs of
+    a ``base``-word caption and a longer one sharing a deletion key (variants of at most ``base``
+    words). Every pair belongs to the window of its shorter caption, so the shuffle carries each
+    caption ``k + 1`` times at most instead of its ``C(L, k)`` keys."""
 
-    def __init__(self, stage: str, max_group_size: int, max_diff: int):
+    def __init__(self, stage: str, max_group_size: int, max_diff: int, allow_length_change: bool):
         super().__init__(stage, max_group_size)
-        self.max_diff = max_diff
+        self.max_diff, self.allow_length_change = max_diff, allow_length_change
 
     def setup(self):
         super().setup()
         self._word_ids = WordIds()
-        self._progress = Progress(self.stage, "length classes")
+        self._progress = Progress(self.stage, "length windows")
 
     def process(self, element: tuple[int, Any]):
-        _, items = element
+        base, items = element
         items = list(items)
+        tokens = [norm.split(" ") for _, norm in items]
         cids = np.fromiter((int(cid, 16) for cid, _ in items), dtype=np.uint64, count=len(items))
-        masked = masked_keys([norm.split(" ") for _, norm in items], self._word_ids, self.max_diff)
+        lengths = np.fromiter((min(len(t), MAX_KEY_WORDS) for t in tokens), dtype=np.int64,
+                              count=len(items))
         self._progress.tick()
-        yield from self._masked_pairs(masked.keys, cids[masked.caption], masked.positions,
-                                      masked.word_ids)
+        if self.max_diff > 1:
+            rows = np.flatnonzero(lengths == base)
+            masked = masked_keys([tokens[r] for r in rows], self._word_ids, self.max_diff)
+            yield from self._masked_pairs(masked.keys, cids[rows][masked.caption],
+                                          masked.positions, masked.word_ids)
+        if self.allow_length_change:
+            deleted = deletion_keys(tokens, self._word_ids, self.max_diff, longest=base)
+            yield from self._deletion_pairs(deleted.keys, cids[deleted.caption],
+                                            lengths[deleted.caption], base)
 
 
-def _by_length(row: dict) -> tuple[int, tuple[str, str]]:
-    """``(keyed length, (caption_id, normalized))``: captions whose masked keys can meet."""
-    return min(row["normalized"].count(" ") + 1, MAX_KEY_WORDS), (row["caption_id"], row["normalized"])
+def length_windows(row: dict, max_diff: int, allow_length_change: bool) -> Iterator[tuple]:
+    """``(base, (caption_id, normalized))`` for every length window the caption belongs to: its
+    own length, and with length changes the ``max_diff`` shorter ones."""
+    length = min(row["normalized"].count(" ") + 1, MAX_KEY_WORDS)
+    value = (row["caption_id"], row["normalized"])
+    reach = max_diff if allow_length_change else 0
+    for base in range(length, max(length - reach, 1) - 1, -1):
+        yield base, value
 
 
 def _caption_value(row: dict) -> tuple:
     return (row["normalized"], row["caption"], list(row["media_ids"]))
 
 
-class AttachFirst(beam.DoFn):
-    """First join: attach caption 1 to its candidate pairs; a deletion-key pair met in several
-    key groups is kept once here (and counted as input once)."""
-
-    def __init__(self, stage: str):
-        self.stage = stage
-
-    def setup(self):
-        self._input = counter(self.stage, INPUT)
-
-    def process(self, element: tuple[str, dict]) -> Iterator[tuple[str, tuple]]:
-        cid1, grouped = element
-        caps = list(grouped["caption"])
-        if not caps:
-            raise RuntimeError(f"caption {cid1} of a mined pair is missing from the captions table")
-        seen: set[str] = set()
-        for cid2, position in grouped["pair"]:
-            if position == LENGTH_CHANGE:
-                if cid2 in seen:
-                    continue
-                seen.add(cid2)
-            yield cid2, (cid1, caps[0], position)
-        self._input.inc(len(seen))
+def _attach_first(element: tuple[str, dict]) -> Iterator[tuple[str, tuple]]:
+    cid1, grouped = element
+    caps = list(grouped["caption"])
+    if not caps:
+        raise RuntimeError(f"caption {cid1} of a mined pair is missing from the captions table")
+    for cid2, position in grouped["pair"]:
+        yield cid2, (cid1, caps[0], position)
 
 
 class CompletePairs(beam.DoFn):
@@ -338,20 +327,23 @@ class MineExact(beam.PTransform):
 
     def expand(self, inputs):
         for_keys, captions = inputs["keys"], inputs["captions"]
-        keyed = (for_keys
-                 | "BatchCaptions" >> beam.BatchElements(min_batch_size=256, max_batch_size=4096)
-                 | "MaskedKeys" >> beam.ParDo(
-                     EmitMaskedKeys(self.num_buckets, self.max_diff, self.allow_length_change))
-                 | "GroupBuckets" >> beam.GroupByKey())
-        found = [keyed | "PairsInBucket" >> beam.ParDo(
-            PairsInBucket(self.stage, self.max_group_size)).with_outputs(REJECTS_TAG, main="pairs")]
-        if self.max_diff > 1:
+        found = []
+        if self.max_diff == 1:
             found.append(for_keys
-                         | "KeyByLength" >> beam.Map(_by_length)
-                         | "GroupLengths" >> beam.GroupByKey()
-                         | "PairsInLengthClass" >> beam.ParDo(PairsInLengthClass(
-                             self.stage, self.max_group_size, self.max_diff)).with_outputs(
-                                 REJECTS_TAG, main="pairs"))
+                         | "BatchCaptions" >> beam.BatchElements(min_batch_size=256,
+                                                                 max_batch_size=4096)
+                         | "MaskedKeys" >> beam.ParDo(EmitMaskedKeys(self.num_buckets))
+                         | "GroupBuckets" >> beam.GroupByKey()
+                         | "PairsInBucket" >> beam.ParDo(PairsInBucket(
+                             self.stage, self.max_group_size)).with_outputs(REJECTS_TAG, main="pairs"))
+        if self.max_diff > 1 or self.allow_length_change:
+            found.append(for_keys
+                         | "LengthWindows" >> beam.FlatMap(length_windows, self.max_diff,
+                                                           self.allow_length_change)
+                         | "GroupWindows" >> beam.GroupByKey()
+                         | "PairsInLengthWindow" >> beam.ParDo(PairsInLengthWindow(
+                             self.stage, self.max_group_size, self.max_diff,
+                             self.allow_length_change)).with_outputs(REJECTS_TAG, main="pairs"))
         cands = {"pairs": [f.pairs for f in found] | "Candidates" >> beam.Flatten(),
                  REJECTS_TAG: [f[REJECTS_TAG] for f in found] | "KeyRejects" >> beam.Flatten()}
         # only captions in some candidate pair enter the joins (a fraction of the corpus)
@@ -365,7 +357,7 @@ class MineExact(beam.PTransform):
         by_first = cands["pairs"] | "KeyByFirst" >> beam.Map(
             lambda t: (f"{t[0]:016x}", (f"{t[1]:016x}", t[2])))
         halves = ({"caption": caps_kv, "pair": by_first} | "JoinFirst" >> beam.CoGroupByKey()
-                  | "AttachFirst" >> beam.ParDo(AttachFirst(self.stage)))
+                  | "AttachFirst" >> beam.FlatMap(_attach_first))
         done = ({"caption": caps_kv, "half": halves} | "JoinSecond" >> beam.CoGroupByKey()
                 | "Complete" >> beam.ParDo(
                     CompletePairs(self.stage, self.max_diff, self.allow_length_change)).with_outputs(

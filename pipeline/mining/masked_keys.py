@@ -186,16 +186,16 @@ def masked_keys(token_lists: Sequence[Sequence[str]], word_ids: WordIds,
 
 
 def deletion_keys(token_lists: Sequence[Sequence[str]], word_ids: WordIds,
-                  max_diff: int) -> DeletionKeys:
-    """Deletion keys of every caption of a batch (see the module docstring); a caption with a
-    repeated word may give one key twice (the miner drops repeats). None for captions longer
-    than :data:`MAX_MULTI_WORDS`."""
+                  max_diff: int, longest: int = _MAX_WORDS) -> DeletionKeys:
+    """Deletion keys of every caption of a batch (see the module docstring), only for variants
+    of at most ``longest`` words; a caption with a repeated word may give one key twice (the
+    miner drops repeats). None for captions longer than :data:`MAX_MULTI_WORDS`."""
     parts: list[tuple[np.ndarray, ...]] = []
     for length, rows in _by_length(token_lists).items():
         if length > MAX_MULTI_WORDS:
             continue
         ids = _id_matrix(token_lists, rows, length, word_ids)
-        for deleted in range(min(max_diff, length - 1) + 1):
+        for deleted in range(max(length - longest, 0), min(max_diff, length - 1) + 1):
             kept_len = length - deleted
             weights = _POW[kept_len - 1 - np.arange(kept_len)]
             combos = _combos(length, kept_len)
