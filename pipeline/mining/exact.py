@@ -1,29 +1,31 @@
 """Exact caption-pair miner: group captions by masked keys with Beam ``GroupByKey``.
 
-Each caption emits its masked keys (:mod:`covr_datagen.pipeline.mining.masked_keys`: one per word
-for one-word pairs, ``C(L, w)`` for ``mining.max_word_diff`` ``k >= 2``), each with the wildcarded
-positions and their word ids, and with ``mining.allow_length_change`` its deletion keys too.
-One-word and deletion keys are spread over ``num_buckets`` shuffle buckets; every bucket is
-grouped once (GroupByKey) and sorted with numpy. With ``k >= 2`` the captions are grouped by
-length instead and each length class makes its masked keys in memory (the keys of equal-length
-pairs never leave their class, and ``C(L, k)`` keys per caption through the shuffle took over
+Captions meet under masked keys (:mod:`covr_datagen.pipeline.mining.masked_keys`: one per word
+for one-word pairs, ``C(L, w)`` for ``mining.max_word_diff`` ``k >= 2``, each with the
+wildcarded positions and their word ids) and, with ``mining.allow_length_change``, deletion
+keys. One-word mining spreads its keys over ``num_buckets`` shuffle buckets; every bucket is
+grouped once (GroupByKey) and sorted with numpy. With ``k >= 2`` or length changes the captions
+are grouped by length window instead (:class:`PairsInLengthWindow`: the captions of ``base``
+words, plus those of ``base + 1..base + k`` words for length changes) and each window makes its
+keys in memory: keys never cross the shuffle (``C(L, k)`` keys per caption through it took over
 14 GiB at 100k captions for ``k = 3``). Captions sharing a key are paired: in a masked-key group,
 a pair is formed only when the group's wildcard set is the canonical one for the positions where
-the two captions differ, so each pair comes from one group; in a deletion-key group, only
-captions of different lengths are paired and a pair met in several groups is kept once (in the
-first join, which groups by caption 1 anyway: no extra shuffle). A key shared by more than
-``max_group_size`` captions (a "hot key", e.g. "<*> background") keeps only its first
-``max_group_size`` captions (by caption id); the pairs this removes are counted as
-``hot_key_cap`` and one reject row per capped key records its size. Candidate pairs are then
-joined with their captions (two CoGroupByKeys on caption id, entered only by captions that are in
-some candidate pair: their ids travel as one sorted array, a side input) and verified word by
-word: a masked-key pair that fails (a 64-bit hash collision) is dropped as ``hash_collision``; a
-deletion-key pair whose token edit distance exceeds ``k`` (sharing a deletion key does not
-bound it) is counted as ``not_within_edit_distance`` (counted only, no reject rows).
+the two captions differ, so each pair comes from one group; in a deletion-key group, only a
+``base``-word caption and a longer one are paired, and a pair met under several keys is kept
+once. A key shared by more than ``max_group_size`` captions (a "hot key", e.g.
+"<*> background") keeps only its first ``max_group_size`` captions (by caption id); the pairs
+this removes are counted as ``hot_key_cap`` and one reject row per capped key records its size.
+Candidate pairs are then joined with their captions (two CoGroupByKeys on caption id, entered
+only by captions that are in some candidate pair: their ids travel as one sorted array, a side
+input) and verified word by word: a masked-key pair that fails (a 64-bit hash collision) is
+dropped as ``hash_collision``; a deletion-key pair whose token edit distance exceeds ``k``
+(sharing a deletion key does not bound it) is counted as ``not_within_edit_distance`` (counted
+only, no reject rows).
 
-Counting unit: candidate pairs: pairs formed in a masked-key group, distinct pairs formed in
-deletion-key groups, and pairs a cap did not form. With ``k >= 2`` a pair the cap removed from one
-group may still be formed from another of its keys; it is then counted in both places.
+Counting unit: candidate pairs: pairs formed in a masked-key group, distinct pairs of a
+window's deletion-key groups, and pairs a cap did not form. With ``k >= 2`` a pair the cap
+removed from one group may still be formed from another of its keys; it is then counted in both
+places.
 """
 
 from __future__ import annotations
