@@ -100,7 +100,7 @@ class MiningConfig:
     # also pair captions of different lengths within token edit distance max_word_diff
     allow_length_change: bool = False
     max_group_size: int = 200  # exact: masked-key groups larger than this are capped (hot keys)
-    num_buckets: int = 64  # exact: shuffle buckets (parallelism of the grouping)
+    num_buckets: int = 64  # exact, one-word pairs: shuffle buckets (parallelism of the grouping)
     k: int = 100  # faiss: neighbours per caption (paper: 100)
     index: str = "auto"  # faiss: flat | ivf | auto (flat below 200k captions, else IVF)
     nprobe: int = 16  # faiss IVF probes
