@@ -26,8 +26,6 @@ from covr_datagen.pipeline.mining.masked_keys import (
 from covr_datagen.pipeline.text.normalize import one_word_difference, word_changes
 from tests.mining_helpers import brute_force_rule_pairs, caption_rows, is_rule_pair, mine
 
-SETTINGS = settings(max_examples=6, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 # three words over lengths 1-5: many captions differ in 1-3 places
 token_lists = st.lists(st.lists(st.sampled_from(["red", "car", "sea"]), min_size=1, max_size=5),
                        min_size=2, max_size=14, unique_by=tuple)
@@ -107,9 +105,11 @@ def test_canonical_wildcard_set_fills_the_differing_positions_with_the_smallest_
 
 
 # --- the miners through Beam ------------------------------------------------------------------
-@SETTINGS
-@given(tokens=token_lists, k=st.sampled_from([1, 2, 3]), length_change=st.booleans(),
-       buckets=st.sampled_from([1, 5]))
+@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("length_change", [False, True])
+@settings(max_examples=3, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(tokens=token_lists, buckets=st.sampled_from([1, 5]))
 def test_exact_miner_equals_brute_force(tmp_path_factory, tokens, k, length_change, buckets):
     rows = caption_rows([" ".join(t) for t in tokens])
     _, pairs, manifest = mine(tmp_path_factory.mktemp("mine"), rows, method="exact",
