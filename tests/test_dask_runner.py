@@ -86,6 +86,27 @@ def test_finish_bundle_outputs_and_side_inputs_computed_once(cluster, tmp_path):
     assert {(a, b) for a, b, _ in rows} == {(notes.read_text().strip(),) * 2}
 
 
+class _SplitThirds(beam.DoFn):
+    def process(self, x):
+        yield beam.pvalue.TaggedOutput("thirds", x) if x % 3 == 0 else x
+
+
+def test_flatten_of_a_tagged_output_that_feeds_a_side_input(cluster, tmp_path):
+    """The exact miner's shape: a multi-output ParDo's main output, flattened, is both the main
+    input and (combined) a side input of one consumer (it came out empty before the fix)."""
+    rows = tmp_path / "rows.txt"
+    p = beam.Pipeline(options=PipelineOptions(["--runner", DASK_RUNNER,
+                                               f"--dask_client_address={cluster.address}"]))
+    split = (p | beam.Create(list(range(30)))
+             | beam.ParDo(_SplitThirds()).with_outputs("thirds", main="rest"))
+    flat = [split.rest] | "Flatten" >> beam.Flatten()
+    seen = flat | "All" >> beam.combiners.ToList()
+    (flat | "Known" >> beam.Filter(lambda x, all_: x in all_, beam.pvalue.AsSingleton(seen))
+     | "Out" >> beam.Map(lambda x, path: open(path, "a").write(f"{x}\n"), str(rows)))
+    p.run().wait_until_finish()
+    assert sorted(int(x) for x in rows.read_text().split()) == [x for x in range(30) if x % 3]
+
+
 def _dask_build(out: Path, cluster, *extra: str, **popen) -> subprocess.Popen:
     """The demo corpus built by the CLI on the dask cluster, float64 text embeddings."""
     config = out.parent / f"{out.name}-config.yaml"

@@ -15,11 +15,14 @@ singleton side input's producer ran 6 times):
 3. ``result.metrics()`` raises ``NotImplementedError`` (no counters, so no reconciliation);
 4. elements a DoFn emits in ``finish_bundle`` (``beam.BatchElements``' last batch) are
    collected after the bundle's results were taken, and lost;
-5. a side input is recomputed (its whole upstream graph) each time a task reads it.
+5. a side input is recomputed (its whole upstream graph) each time a task reads it;
+6. a ``Flatten`` of a multi-output ParDo's output that also feeds a side input came out empty
+   (``dask.bag.concat`` only aliases its input partitions; the mining stage's candidate pairs
+   met this): here each input partition is copied by a task of its own.
 
-This runner keeps Beam's graph rewrites (``dask_overrides``) and its ``Flatten``, and replaces
-the rest: a ParDo's bundle function returns ``(tag, value)`` pairs (after ``finish_bundle``) and
-the bundle's counter values; each output PCollection gets its own bag filtered by tag; side
+This runner keeps Beam's graph rewrites (``dask_overrides``) and replaces the rest: a ParDo's
+bundle function returns ``(tag, value)`` pairs (after ``finish_bundle``) and the bundle's
+counter values; each output PCollection gets its own bag filtered by tag; side
 inputs are materialised once in the graph; a GroupByKey shuffles by task (right on many
 machines, where a disk shuffle is not); a reshuffle spreads its elements over at least twice the
 cluster's worker threads (Beam's passes them through); and every leaf of the pipeline is
@@ -131,6 +134,13 @@ def _concat(parts: list[list]) -> list:
     return [x for part in parts for x in part]
 
 
+def _flatten(bags: list):
+    """One bag of every element of ``bags`` (Beam's ``Flatten``)."""
+    import dask.bag as db
+
+    return db.concat([bag.map_partitions(list) for bag in bags])
+
+
 def _nothing(partition) -> list:
     return []
 
@@ -158,7 +168,7 @@ class _Visitor(PipelineVisitor):
         elif isinstance(transform, dask_overrides._GroupByKeyOnly):
             outputs = {None: inputs[0].groupby(_key, shuffle="tasks").map(_key_and_values)}
         elif isinstance(transform, dask_overrides._Flatten):
-            outputs = {None: dask_ops.Flatten(node).apply(inputs)}
+            outputs = {None: _flatten(inputs)}
         elif isinstance(transform, dask_overrides._Reshuffle):
             # spread the elements over at least `parallelism` partitions (Beam's: identity)
             bag = inputs[0]
