@@ -74,6 +74,15 @@ def test_demo_corpus_through_the_cli(tmp_path, capsys):
     assert RunDir(out).read_table("caption_pairs").sort_by("pair_id").equals(before)
 
 
+def test_demo_stops_after_until(tmp_path):
+    """``demo --until`` is ``build --until``: the demo used to ignore it and build everything."""
+    out = tmp_path / "demo"
+    assert cli_main(["demo", "--out", str(out), "--no-media", "--mtg-engine", "rules",
+                     "--until", "mine"]) == 0
+    names = [s["name"] for s in json.loads((out / "manifest.json").read_text())["stages"]]
+    assert names[-1] == "mine" and "triplets" not in names
+
+
 def test_a_failing_stage_commits_nothing(tmp_path, monkeypatch):
     """A stage that crashes mid-run leaves no table, no checkpoint, and earlier stages intact."""
     from covr_datagen.filters.digits import DigitFilter

@@ -58,8 +58,10 @@ def write_described_corpus(corpus: str, out: Path) -> str:
 
 
 def run_demo(out: str | Path, config: Config, beam_args: list[str] | None = None,
-             force: bool = False, corpus: str | None = None, stage_retries: int = 1):
-    """Build the demo corpus into ``out`` with synthetic clips; return the :class:`RunDir`."""
+             force: bool = False, corpus: str | None = None, stage_retries: int = 1,
+             until: str | None = None, allow_empty: bool = False):
+    """Build the demo corpus into ``out`` with synthetic clips (up to stage ``until``, as
+    ``build --until``); return the :class:`RunDir`."""
     from covr_datagen.pipeline.core.rundir import RunDir
     from covr_datagen.pipeline.devtools.synthetic_media import write_synthetic_media
     from covr_datagen.pipeline.run.build import BuildRequest, run_build
@@ -74,15 +76,17 @@ def run_demo(out: str | Path, config: Config, beam_args: list[str] | None = None
             corpus = write_described_corpus(corpus, run.root / "demo_corpus_described.csv")
             config.corpus.description_col = "description"
         run_build(BuildRequest(corpus, str(run.root), list(beam_args or []), force, "read",
-                               stage_retries), config)
+                               stage_retries, allow_empty), config)
+        if until == "read":
+            return run
         media_root = run.root / "media"
         written = write_synthetic_media(run.read_table("records").to_pylist(), str(media_root))
         if written:
             print(f"demo: wrote {written} synthetic clips under {media_root}", file=sys.stderr)
         if config.media.media_root is None:
             config.media.media_root = str(media_root)
-        run_build(BuildRequest(corpus, str(run.root), list(beam_args or []), False, None,
-                               stage_retries), config)
+        run_build(BuildRequest(corpus, str(run.root), list(beam_args or []), False, until,
+                               stage_retries, allow_empty), config)
     return run
 
 
@@ -102,7 +106,7 @@ def main(args: argparse.Namespace) -> int:
     args.format = "webvid"
     config = config_from_args(args)
     run = run_demo(args.out, config, beam_args_from(args), args.force,
-                   stage_retries=args.stage_retries)
+                   stage_retries=args.stage_retries, until=args.until, allow_empty=args.allow_empty)
     files = write_report(run)
     print(f"demo: run directory {run.root}", file=sys.stderr)
     print(f"demo: report written to {files.html}")
