@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from covr_datagen.mtg_llm.engines import ENDPOINT_APIS, ENGINES, MTG_MODES
 from covr_datagen.mtg_llm.models import BUILTIN_MODELS, DEFAULT_ADAPTER, DEFAULT_BASE_MODEL, adapter_option
 from covr_datagen.mtg_llm.train import TrainArgs
 from covr_datagen.pipeline.config import MtgConfig
@@ -54,11 +55,11 @@ def register(subparsers) -> None:
     ge.add_argument("--pairs", required=True,
                     help="CSV with txt1,txt2 (word1,word2 optional: found when absent; "
                     "description1,description2 optional, used by --mode dense)")
-    ge.add_argument("--mode", choices=["edit", "dense"], default=MtgConfig.mode,
+    ge.add_argument("--mode", choices=MTG_MODES, default=MtgConfig.mode,
                     help="edit: one short text per pair; dense: a complete description of every "
                     "change (column edit_dense, docs/MTG.md)")
     ge.add_argument("--out", default="-", help="output CSV (default: stdout)")
-    ge.add_argument("--engine", choices=["rules", "hf", "vllm"], default=MtgConfig.engine)
+    ge.add_argument("--engine", choices=ENGINES, default=MtgConfig.engine)
     ge.add_argument("--base-model", default=DEFAULT_BASE_MODEL,
                     help=f"built-in name, hub id or path (default {DEFAULT_BASE_MODEL})")
     ge.add_argument("--adapter", default=DEFAULT_ADAPTER,
@@ -66,7 +67,7 @@ def register(subparsers) -> None:
     ge.add_argument("--model-cache", metavar="DIR",
                     help="where built-in models are converted (default: ~/.cache/covr-datagen/models)")
     ge.add_argument("--endpoint", help="OpenAI-compatible completions URL (vllm engine)")
-    ge.add_argument("--endpoint-api", choices=["completions", "chat"], default=MtgConfig.endpoint_api,
+    ge.add_argument("--endpoint-api", choices=ENDPOINT_APIS, default=MtgConfig.endpoint_api,
                     help="/v1/completions (default) or /v1/chat/completions")
     ge.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR",
                     help="environment variable holding the endpoint's API key (default "

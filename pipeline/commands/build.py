@@ -7,7 +7,9 @@ import os
 import sys
 import time
 
+from covr_datagen.mtg_llm.engines import ENDPOINT_APIS, ENGINES, MTG_MODES
 from covr_datagen.pipeline.corpus.layout import FORMATS
+from covr_datagen.pipeline.mining import METHODS
 from covr_datagen.pipeline.text.encoders import LOCAL_WORKERS_ENV
 
 
@@ -29,7 +31,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``build`` and ``demo``."""
     parser.add_argument("--config", help="YAML/JSON config file; `covr-datagen config` prints "
                                          "every key with its default")
-    parser.add_argument("--mining", choices=["exact", "faiss"], help="mining method")
+    parser.add_argument("--mining", choices=METHODS, help="mining method")
     parser.add_argument("--max-word-diff", type=int, metavar="K",
                         help="mine caption pairs differing in 1..K words, K = 1-3 (default 1: "
                         "the paper's one-word pairs)")
@@ -40,13 +42,13 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--media-root", help="folder holding the media files")
     parser.add_argument("--no-media", action="store_true",
                         help="text-only mode: pick media pairs without decoding media")
-    parser.add_argument("--mtg-engine", choices=["rules", "hf", "vllm"],
+    parser.add_argument("--mtg-engine", choices=ENGINES,
                         help="text generator (default hf: the built-in SmolLM2 + the shipped "
                         "adapter; rules: the paper's templates; vllm: vLLM or an endpoint)")
     parser.add_argument("--mtg-endpoint", help="OpenAI-compatible completions URL (vllm engine)")
-    parser.add_argument("--mtg-endpoint-api", choices=["completions", "chat"],
+    parser.add_argument("--mtg-endpoint-api", choices=ENDPOINT_APIS,
                         help="endpoint API: /v1/completions (default) or /v1/chat/completions")
-    parser.add_argument("--mtg-mode", choices=["edit", "dense"],
+    parser.add_argument("--mtg-mode", choices=MTG_MODES,
                         help="edit (default): one short modification text per pair; dense: also "
                         "edit_dense, a complete description of every change (docs/MTG.md)")
     parser.add_argument("--mtg-base-model", help="base causal LM: built-in name (smollm2-135m, "
